@@ -1,0 +1,444 @@
+"""Load and validate the YAML configuration of one cell.
+
+One file describes one cell: its place in the tree, its database and broker,
+its children's brokers and the endpoints of its services. Every daemon of the
+cell reads the same file; a wrong or missing key stops the daemon with one
+line naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from cells import tree
+from cells.exception import ConfigError
+
+_URL = {"type": "string", "minLength": 1}
+_LISTEN = {"type": "string", "pattern": r"^[^:]+:\d{1,5}$"}
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
+
+_ENDPOINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["listen", "public_url"],
+    "properties": {
+        "listen": _LISTEN,
+        "public_url": _URL,
+        "threads": {"type": "integer", "minimum": 1, "maximum": 512},
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["cell", "database", "broker"],
+    "properties": {
+        "cell": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "type"],
+            "properties": {
+                "name": _NAME,
+                "type": {"enum": ["api", "site", "compute"]},
+                "parent": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["path", "broker_url"],
+                    "properties": {"path": {"type": "string"}, "broker_url": _URL},
+                },
+                "children": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "broker_url"],
+                        "properties": {"name": _NAME, "broker_url": _URL},
+                    },
+                },
+            },
+        },
+        "database": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url"],
+            "properties": {
+                "url": _URL,
+                "pool_size": {"type": "integer", "minimum": 1},
+                "max_overflow": {"type": "integer", "minimum": 0},
+                "deadlock_retries": {"type": "integer", "minimum": 0, "maximum": 50},
+            },
+        },
+        "broker": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url"],
+            "properties": {"url": _URL},
+        },
+        "state_dir": {"type": "string"},
+        "region": {"type": "string"},
+        "logging": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+                "file": {"type": ["string", "null"]},
+            },
+        },
+        "auth": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "identity_url": _URL,
+                "trusted_issuers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["issuer", "jwks_url"],
+                        "properties": {
+                            "issuer": {"type": "string"},
+                            "jwks_url": _URL,
+                            "roles": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                },
+                "service_user": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "password_file"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "password_file": {"type": "string"},
+                        "project": {"type": "string"},
+                    },
+                },
+                "token_ttl": {"type": "integer", "minimum": 60},
+                "jwks_refresh": _POSITIVE,
+            },
+        },
+        "identity": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                **_ENDPOINT["properties"],
+                "key_repository": {"type": "string"},
+                "password_hash_cost": {"type": "integer", "minimum": 10, "maximum": 20},
+                "service_accounts_only": {"type": "boolean"},
+            },
+        },
+        "images": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                **_ENDPOINT["properties"],
+                "store_dir": {"type": "string"},
+                "master_url": _URL,
+                "cache_max_bytes": {"type": "integer", "minimum": 0},
+            },
+        },
+        "api": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                **_ENDPOINT["properties"],
+                "max_limit": {"type": "integer", "minimum": 1},
+            },
+        },
+        "scheduler": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "weigher": {"enum": ["spread", "pack"]},
+                "cpu_allocation_ratio": _POSITIVE,
+                "ram_allocation_ratio": _POSITIVE,
+                "disk_allocation_ratio": _POSITIVE,
+                "refresh_interval": _POSITIVE,
+            },
+        },
+        "compute": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "libvirt_uri": {"type": "string"},
+                "virt_type": {"enum": ["kvm", "qemu"]},
+                "heartbeat_interval": _POSITIVE,
+                "service_down_time": _POSITIVE,
+                "workers": {"type": "integer", "minimum": 1, "maximum": 256},
+                "simulated_host": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "cpus": {"type": "integer", "minimum": 1},
+                        "memory_mb": {"type": "integer", "minimum": 256},
+                        "disk_gb": {"type": "integer", "minimum": 1},
+                        "cpu_model": {"type": "string"},
+                        "hs06_per_core": _POSITIVE,
+                    },
+                },
+            },
+        },
+        "cells": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "capacity_interval": _POSITIVE,
+                "sync_interval": _POSITIVE,
+                "sync_batch": {"type": "integer", "minimum": 1},
+                "transition_timeout": _POSITIVE,
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    public_url: str
+    threads: int = 16
+
+
+@dataclass(frozen=True)
+class ChildCell:
+    name: str
+    path: str
+    broker_url: str
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    issuer: str
+    jwks_url: str
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceUser:
+    name: str
+    password_file: str
+    project: str = "service"
+
+    def password(self) -> str:
+        """Return the password read from its file; raises ConfigError if unreadable."""
+        try:
+            return Path(self.password_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"auth.service_user.password_file: cannot read ({exc.strerror})") from exc
+
+
+@dataclass(frozen=True)
+class SimulatedHost:
+    cpus: int = 32
+    memory_mb: int = 131072
+    disk_gb: int = 2000
+    cpu_model: str = "Broadwell"
+    hs06_per_core: float = 10.0
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """Typed settings of one cell, as read from its YAML file."""
+
+    source: str
+    name: str
+    path: str
+    type: str
+    parent_path: str | None
+    parent_broker_url: str | None
+    children: tuple[ChildCell, ...]
+    database_url: str
+    broker_url: str
+    state_dir: str
+    region: str = "RegionOne"
+    log_level: str = "INFO"
+    log_file: str | None = None
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    deadlock_retries: int = 10
+    identity_url: str | None = None
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()
+    service_user: ServiceUser | None = None
+    token_ttl: int = 3600
+    jwks_refresh: float = 60.0
+    identity: Endpoint | None = None
+    key_repository: str | None = None
+    password_hash_cost: int = 14
+    service_accounts_only: bool = False
+    images: Endpoint | None = None
+    image_store_dir: str | None = None
+    image_master_url: str | None = None
+    image_cache_max_bytes: int = 50 * 2**30
+    api: Endpoint | None = None
+    api_max_limit: int = 1000
+    weigher: str = "spread"
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    scheduler_refresh_interval: float = 5.0
+    libvirt_uri: str = "test:///auto"
+    virt_type: str = "kvm"
+    heartbeat_interval: float = 10.0
+    service_down_time: float = 60.0
+    compute_workers: int = 16
+    simulated_host: SimulatedHost = field(default_factory=SimulatedHost)
+    capacity_interval: float = 10.0
+    sync_interval: float = 60.0
+    sync_batch: int = 200
+    transition_timeout: float = 600.0
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_path is None
+
+    def child(self, name_or_path: str) -> ChildCell:
+        """Return the child cell by name or path; raises KeyError if it is not a child."""
+        for child in self.children:
+            if name_or_path in (child.name, child.path):
+                return child
+        raise KeyError(name_or_path)
+
+
+def _key_of(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        parts.append(missing)
+    if error.validator == "additionalProperties":
+        extra = error.message.split("'")[1]
+        parts.append(extra)
+    return ".".join(parts) or "(top level)"
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return "a required key is missing"
+    if error.validator == "additionalProperties":
+        return "unknown key (allowed: " + ", ".join(sorted(error.schema["properties"])) + ")"
+    if error.validator == "enum":
+        return "one of " + ", ".join(repr(v) for v in error.validator_value)
+    if error.validator == "type":
+        return f"a value of type {error.validator_value}"
+    if error.validator == "pattern":
+        return f"a value matching {error.validator_value}"
+    return error.message
+
+
+def _endpoint(section: dict[str, Any] | None) -> Endpoint | None:
+    if not section or "listen" not in section:
+        return None
+    host, _, port = section["listen"].rpartition(":")
+    return Endpoint(host, int(port), section["public_url"].rstrip("/"), section.get("threads", 16))
+
+
+def parse(data: Any, source: str = "<memory>") -> CellConfig:
+    """Validate a loaded YAML document; returns CellConfig, raises ConfigError naming the key."""
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        raise ConfigError(f"{source}: key '{_key_of(error)}': expected {_expected(error)}")
+    cell = data["cell"]
+    parent = cell.get("parent")
+    if cell["type"] == "api" and parent:
+        raise ConfigError(f"{source}: key 'cell.parent': expected none for the API cell")
+    if cell["type"] != "api" and not parent:
+        raise ConfigError(f"{source}: key 'cell.parent': expected the parent of a {cell['type']} cell")
+    if cell["type"] == "compute" and cell.get("children"):
+        raise ConfigError(f"{source}: key 'cell.children': expected none for a compute cell")
+    path = tree.join(parent["path"], cell["name"]) if parent else cell["name"]
+    children = tuple(
+        ChildCell(c["name"], tree.join(path, c["name"]), c["broker_url"])
+        for c in cell.get("children", [])
+    )
+    db = data["database"]
+    if not db["url"].startswith(("mysql+pymysql://", "sqlite://")):
+        raise ConfigError(
+            f"{source}: key 'database.url': expected a mysql+pymysql:// or sqlite:// URL "
+            "(other MySQL drivers block every thread of the daemon on each query)"
+        )
+    auth = data.get("auth", {})
+    identity = data.get("identity", {})
+    images = data.get("images", {})
+    api = data.get("api", {})
+    sched = data.get("scheduler", {})
+    compute = data.get("compute", {})
+    cells_section = data.get("cells", {})
+    log = data.get("logging", {})
+    user = auth.get("service_user")
+    state_dir = data.get("state_dir") or os.path.join("/var/lib/cloud", cell["name"])
+    return CellConfig(
+        source=source,
+        name=cell["name"],
+        path=path,
+        type=cell["type"],
+        parent_path=parent["path"] if parent else None,
+        parent_broker_url=parent["broker_url"] if parent else None,
+        children=children,
+        database_url=db["url"],
+        broker_url=data["broker"]["url"],
+        state_dir=state_dir,
+        region=data.get("region", "RegionOne"),
+        log_level=log.get("level", "INFO"),
+        log_file=log.get("file"),
+        db_pool_size=db.get("pool_size", 10),
+        db_max_overflow=db.get("max_overflow", 20),
+        deadlock_retries=db.get("deadlock_retries", 10),
+        identity_url=auth.get("identity_url"),
+        trusted_issuers=tuple(
+            TrustedIssuer(t["issuer"], t["jwks_url"], tuple(t.get("roles", ())))
+            for t in auth.get("trusted_issuers", [])
+        ),
+        service_user=ServiceUser(user["name"], user["password_file"], user.get("project", "service"))
+        if user
+        else None,
+        token_ttl=auth.get("token_ttl", 3600),
+        jwks_refresh=auth.get("jwks_refresh", 60.0),
+        identity=_endpoint(identity),
+        key_repository=identity.get("key_repository", os.path.join(state_dir, "keys")),
+        password_hash_cost=identity.get("password_hash_cost", 14),
+        service_accounts_only=identity.get("service_accounts_only", cell["type"] != "api"),
+        images=_endpoint(images),
+        image_store_dir=images.get("store_dir", os.path.join(state_dir, "images")),
+        image_master_url=images.get("master_url"),
+        image_cache_max_bytes=images.get("cache_max_bytes", 50 * 2**30),
+        api=_endpoint(api),
+        api_max_limit=api.get("max_limit", 1000),
+        weigher=sched.get("weigher", "spread"),
+        cpu_allocation_ratio=sched.get("cpu_allocation_ratio", 4.0),
+        ram_allocation_ratio=sched.get("ram_allocation_ratio", 1.0),
+        disk_allocation_ratio=sched.get("disk_allocation_ratio", 1.0),
+        scheduler_refresh_interval=sched.get("refresh_interval", 5.0),
+        libvirt_uri=compute.get("libvirt_uri", "test:///auto"),
+        virt_type=compute.get("virt_type", "kvm"),
+        heartbeat_interval=compute.get("heartbeat_interval", 10.0),
+        service_down_time=compute.get("service_down_time", 60.0),
+        compute_workers=compute.get("workers", 16),
+        simulated_host=SimulatedHost(**compute.get("simulated_host", {})),
+        capacity_interval=cells_section.get("capacity_interval", 10.0),
+        sync_interval=cells_section.get("sync_interval", 60.0),
+        sync_batch=cells_section.get("sync_batch", 200),
+        transition_timeout=cells_section.get("transition_timeout", 600.0),
+    )
+
+
+def load(path: str) -> CellConfig:
+    """Read and validate one cell's YAML file; raises ConfigError with a one-line reason."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from exc
+    return parse(data, path)

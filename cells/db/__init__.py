@@ -1,0 +1,1 @@
+"""Databases: one engine per cell URL, transactions with deadlock retry, models, migrations."""

@@ -1,0 +1,76 @@
+"""Schema of the API cell: flavors, the instance index and children's capacity.
+
+The instance index is a cache of the compute cells' truth, kept current by
+versioned updates flowing up and healed by periodic sync.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from cells.db.types import NAME, UUID, ChildCapacityMixin, utcnow
+
+
+class ApiBase(DeclarativeBase):
+    pass
+
+
+class Flavor(ApiBase):
+    __tablename__ = "flavors"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    flavorid: Mapped[str] = mapped_column(NAME, unique=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    vcpus: Mapped[int] = mapped_column(sa.Integer)
+    memory_mb: Mapped[int] = mapped_column(sa.Integer)
+    root_gb: Mapped[int] = mapped_column(sa.Integer, default=0)
+    ephemeral_gb: Mapped[int] = mapped_column(sa.Integer, default=0)
+    swap: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rxtx_factor: Mapped[float] = mapped_column(sa.Float, default=1.0)
+    is_public: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    extra_specs: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class InstanceIndex(ApiBase):
+    """Every instance of the cloud: owner, cell path, state and what the API shows of it."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        sa.Index("ix_instances_project_created", "project_id", "deleted", "created_at", "uuid"),
+        sa.Index("ix_instances_deleted_created", "deleted", "created_at", "uuid"),
+        sa.Index("ix_instances_task_updated", "task_state", "updated_at"),
+    )
+
+    uuid: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(NAME)
+    cell_path: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    host: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    vm_state: Mapped[str] = mapped_column(sa.String(32))
+    task_state: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    power_state: Mapped[int] = mapped_column(sa.Integer, default=0)
+    flavor: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    image_ref: Mapped[str] = mapped_column(sa.String(64))
+    key_name: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON, default=dict)
+    availability_zone: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    fault: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    terminated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    deleted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+
+
+class ChildCapacity(ChildCapacityMixin, ApiBase):
+    __tablename__ = "child_capacity"

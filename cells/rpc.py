@@ -1,0 +1,133 @@
+"""Messaging: one oslo.messaging transport per broker URL, typed clients and servers.
+
+Every service talks over its own cell's broker (a RabbitMQ virtual host per
+cell when deployed, an in-process ``fake://`` transport when embedded). The
+cells daemon is the only one that also holds its parent's and children's
+brokers. Servers use the threading executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from typing import Any
+
+# oslo.messaging pulls in oslo.service, which imports eventlet and warns about it;
+# our daemons never run eventlet (threading executor), so the warning is noise.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import oslo_messaging as messaging  # noqa: E402
+from oslo_config import cfg  # noqa: E402
+
+from cells.context import RequestContext  # noqa: E402
+
+LOG = logging.getLogger(__name__)
+
+# oslo.messaging logs every connection retry at ERROR with the URL; keep the noise at WARNING.
+logging.getLogger("oslo_messaging._drivers.impl_rabbit").setLevel(logging.WARNING)
+
+
+class ContextSerializer(messaging.NoOpSerializer):
+    """Carries RequestContext over the wire as a plain dict."""
+
+    def serialize_context(self, ctxt: Any) -> dict[str, Any]:
+        if isinstance(ctxt, RequestContext):
+            return ctxt.to_dict()
+        return dict(ctxt or {})
+
+    def deserialize_context(self, ctxt: Any) -> RequestContext:
+        return RequestContext.from_dict(ctxt or {})
+
+
+def _make_conf() -> cfg.ConfigOpts:
+    conf = cfg.ConfigOpts()
+    conf([], project="cloud", default_config_files=[], default_config_dirs=[])
+    return conf
+
+
+class TransportRegistry:
+    """One transport per broker URL per process.
+
+    In-process ``fake://`` transports only deliver between users of the same
+    transport object, and RabbitMQ connections are worth sharing, so every
+    service of a process asks here.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._transports: dict[str, messaging.Transport] = {}
+        self._notifiers: dict[str, messaging.Transport] = {}
+
+    def rpc(self, url: str) -> messaging.Transport:
+        with self._lock:
+            if url not in self._transports:
+                conf = _make_conf()
+                messaging.set_transport_defaults(control_exchange="cloud")
+                self._transports[url] = messaging.get_rpc_transport(conf, url=url)
+            return self._transports[url]
+
+    def notification(self, url: str) -> messaging.Transport:
+        with self._lock:
+            if url not in self._notifiers:
+                self._notifiers[url] = messaging.get_notification_transport(_make_conf(), url=url)
+            return self._notifiers[url]
+
+    def cleanup(self) -> None:
+        with self._lock:
+            for transport in [*self._transports.values(), *self._notifiers.values()]:
+                transport.cleanup()
+            self._transports.clear()
+            self._notifiers.clear()
+
+
+# Process-wide, for the reason given in TransportRegistry's docstring.
+TRANSPORTS = TransportRegistry()
+
+
+def get_client(url: str, topic: str, version: str, server: str | None = None,
+               fanout: bool = False, timeout: float = 60) -> messaging.RPCClient:
+    """Return an RPC client for ``topic`` on the broker at ``url``, capped at ``version``."""
+    target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout)
+    return messaging.get_rpc_client(
+        TRANSPORTS.rpc(url), target, serializer=ContextSerializer(), timeout=timeout,
+        version_cap=version,
+    )
+
+
+def get_server(url: str, topic: str, server: str, endpoints: list[Any]) -> messaging.MessageHandlingServer:
+    """Return an RPC server (threading executor) dispatching ``topic`` to ``endpoints``."""
+    target = messaging.Target(topic=topic, server=server)
+    return messaging.get_rpc_server(
+        TRANSPORTS.rpc(url), target, endpoints, executor="threading",
+        serializer=ContextSerializer(), access_policy=messaging.DefaultRPCAccessPolicy,
+    )
+
+
+def get_notifier(url: str, publisher_id: str, topic: str) -> messaging.Notifier:
+    """Return a notifier publishing to ``topic`` on the broker at ``url``."""
+    return messaging.Notifier(
+        TRANSPORTS.notification(url), publisher_id=publisher_id, driver="messaging",
+        topics=[topic], serializer=ContextSerializer(),
+    )
+
+
+def get_notification_listener(url: str, topic: str, endpoints: list[Any], pool: str | None = None,
+                              batch_size: int | None = None,
+                              batch_timeout: float | None = None) -> messaging.MessageHandlingServer:
+    """Return a notification listener on ``topic``; batched when ``batch_size`` is given."""
+    targets = [messaging.Target(topic=topic)]
+    transport = TRANSPORTS.notification(url)
+    if batch_size:
+        return messaging.get_batch_notification_listener(
+            transport, targets, endpoints, executor="threading", pool=pool,
+            batch_size=batch_size, batch_timeout=batch_timeout,
+        )
+    return messaging.get_notification_listener(
+        transport, targets, endpoints, executor="threading", pool=pool,
+    )
+
+
+def target(version: str) -> messaging.Target:
+    """The Target an endpoint class declares to state the API version it serves."""
+    return messaging.Target(version=version)

@@ -1,0 +1,1 @@
+"""The embedded and deployed cloud launcher, the CLI and its commands."""

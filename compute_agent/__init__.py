@@ -1,0 +1,1 @@
+"""cloud-compute: one agent per hypervisor, driving libvirt."""

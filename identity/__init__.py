@@ -1,0 +1,1 @@
+"""Identity: Keystone v3 tokens as JWTs, projects, users, roles; offline verifying middleware."""

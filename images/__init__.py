@@ -1,0 +1,1 @@
+"""Images: the Image v2 registry and store, and per-cell read-through caches."""

@@ -1,0 +1,1 @@
+"""Metering: pollsters, collector and accounting."""

@@ -1,0 +1,1 @@
+"""Cell scheduling (API cell) and host scheduling (compute cells)."""
