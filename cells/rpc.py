@@ -40,9 +40,17 @@ class ContextSerializer(messaging.NoOpSerializer):
         return RequestContext.from_dict(ctxt or {})
 
 
-def _make_conf() -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    conf([], project="cloud", default_config_files=[], default_config_dirs=[])
+def _oslo_conf() -> cfg.ConfigOpts:
+    """oslo.config's global object, initialised without reading any config file.
+
+    oslo.messaging registers some of its options (tracing, metrics) on the
+    global object only, so transports share it; our settings come from the
+    cell's YAML, never from oslo.config files.
+    """
+    conf = cfg.CONF
+    if conf._args is None:  # not yet called: calling it twice would re-parse
+        conf([], project="cloud", default_config_files=[], default_config_dirs=[])
+    messaging.set_transport_defaults(control_exchange="cloud")
     return conf
 
 
@@ -62,15 +70,14 @@ class TransportRegistry:
     def rpc(self, url: str) -> messaging.Transport:
         with self._lock:
             if url not in self._transports:
-                conf = _make_conf()
-                messaging.set_transport_defaults(control_exchange="cloud")
-                self._transports[url] = messaging.get_rpc_transport(conf, url=url)
+                self._transports[url] = messaging.get_rpc_transport(_oslo_conf(), url=url)
             return self._transports[url]
 
     def notification(self, url: str) -> messaging.Transport:
         with self._lock:
             if url not in self._notifiers:
-                self._notifiers[url] = messaging.get_notification_transport(_make_conf(), url=url)
+                self._notifiers[url] = messaging.get_notification_transport(_oslo_conf(),
+                                                                            url=url)
             return self._notifiers[url]
 
     def cleanup(self) -> None:
@@ -85,10 +92,23 @@ class TransportRegistry:
 TRANSPORTS = TransportRegistry()
 
 
+def _exchange(url: str) -> str | None:
+    """The exchange for a broker URL.
+
+    In-process (fake://) transports share their exchanges process-wide by
+    name, so each embedded cell gets its own exchange named after its URL;
+    RabbitMQ separates cells by virtual host and keeps the default exchange.
+    """
+    if url.startswith("fake:"):
+        return "cloud." + url.split("://", 1)[1].strip("/").replace("/", ".")
+    return None
+
+
 def get_client(url: str, topic: str, version: str, server: str | None = None,
                fanout: bool = False, timeout: float = 60) -> messaging.RPCClient:
     """Return an RPC client for ``topic`` on the broker at ``url``, capped at ``version``."""
-    target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout)
+    target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout,
+                              exchange=_exchange(url))
     return messaging.get_rpc_client(
         TRANSPORTS.rpc(url), target, serializer=ContextSerializer(), timeout=timeout,
         version_cap=version,
@@ -97,9 +117,9 @@ def get_client(url: str, topic: str, version: str, server: str | None = None,
 
 def get_server(url: str, topic: str, server: str, endpoints: list[Any]) -> messaging.MessageHandlingServer:
     """Return an RPC server (threading executor) dispatching ``topic`` to ``endpoints``."""
-    target = messaging.Target(topic=topic, server=server)
+    target = messaging.Target(topic=topic, server=server, exchange=_exchange(url))
     return messaging.get_rpc_server(
-        TRANSPORTS.rpc(url), target, endpoints, executor="threading",
+        TRANSPORTS.rpc(url), target, endpoints,
         serializer=ContextSerializer(), access_policy=messaging.DefaultRPCAccessPolicy,
     )
 
@@ -116,15 +136,14 @@ def get_notification_listener(url: str, topic: str, endpoints: list[Any], pool: 
                               batch_size: int | None = None,
                               batch_timeout: float | None = None) -> messaging.MessageHandlingServer:
     """Return a notification listener on ``topic``; batched when ``batch_size`` is given."""
-    targets = [messaging.Target(topic=topic)]
+    targets = [messaging.Target(topic=topic, exchange=_exchange(url))]
     transport = TRANSPORTS.notification(url)
     if batch_size:
         return messaging.get_batch_notification_listener(
-            transport, targets, endpoints, executor="threading", pool=pool,
-            batch_size=batch_size, batch_timeout=batch_timeout,
+            transport, targets, endpoints, pool=pool, batch_size=batch_size, batch_timeout=batch_timeout,
         )
     return messaging.get_notification_listener(
-        transport, targets, endpoints, executor="threading", pool=pool,
+        transport, targets, endpoints, pool=pool,
     )
 
 

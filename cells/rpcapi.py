@@ -53,7 +53,8 @@ class CellsAPI:
     def broadcast_down(self, ctxt: RequestContext, topic: str, method: str,
                        args: dict[str, Any], version: str = "1.0") -> None:
         """Cast ``method`` to ``topic`` in this cell and every cell below it."""
-        self.client.cast(ctxt, "broadcast_down", topic=topic, method=method, args=args,
+        # ``method`` is cast()'s own parameter name, so it travels as ``method_name``.
+        self.client.cast(ctxt, "broadcast_down", topic=topic, method_name=method, args=args,
                          version=version)
 
     def instance_action(self, ctxt: RequestContext, cell_path: str, uuid: str, action: str,

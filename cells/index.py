@@ -1,0 +1,98 @@
+"""The API cell's instance index: applying versioned updates from the cells below.
+
+An update is applied only if its version is newer than the row's, so
+reordered or duplicated messages never move an instance backwards. Sync
+updates (a periodic re-send of a cell's truth) also apply at an equal
+version, which clears a task state the index set for an action whose message
+was lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from cells import instances, states
+from cells.db.api_models import InstanceIndex
+from cells.db.engine import Database
+from cells.db.types import utcnow
+
+LOG = logging.getLogger(__name__)
+
+
+def apply_updates(db: Database, updates: list[dict[str, Any]]) -> int:
+    """Apply updates in one transaction; returns how many rows changed."""
+    live = [u for u in updates if not u.get("missing")]
+
+    def work(session: Session) -> int:
+        changed = 0
+        for update in live:
+            values = instances.to_index_values(update)
+            newer = (InstanceIndex.version <= update["version"] if update.get("sync")
+                     else InstanceIndex.version < update["version"])
+            result = session.execute(
+                sa.update(InstanceIndex)
+                .where(InstanceIndex.uuid == update["uuid"], newer)
+                .values(**values)
+            )
+            changed += result.rowcount
+        return changed
+
+    changed = db.transaction(work) if live else 0
+    missing = [u["uuid"] for u in updates if u.get("missing")]
+    if missing:
+        mark_lost(db, missing)
+    return changed
+
+
+def mark_lost(db: Database, uuids: list[str]) -> None:
+    """Resolve index rows a cell does not know (its build was lost on the way) to ERROR."""
+    fault = instances.fault("The build request was lost before it reached its cell.")
+
+    def work(session: Session) -> None:
+        session.execute(
+            sa.update(InstanceIndex)
+            .where(InstanceIndex.uuid.in_(uuids), InstanceIndex.version == 0,
+                   InstanceIndex.deleted.is_(False))
+            .values(vm_state=states.ERROR, task_state=None, fault=fault, updated_at=utcnow())
+        )
+
+    db.transaction(work)
+    LOG.warning("instances lost before reaching their cell: %s", ", ".join(uuids))
+
+
+def expire_unscheduled(db: Database, timeout: float) -> int:
+    """Resolve rows that never got a cell within ``timeout`` seconds to ERROR; returns the count."""
+    cutoff = utcnow() - dt.timedelta(seconds=timeout)
+    fault = instances.fault("Scheduling did not complete in time.")
+
+    def work(session: Session) -> int:
+        return session.execute(
+            sa.update(InstanceIndex)
+            .where(InstanceIndex.cell_path.is_(None), InstanceIndex.deleted.is_(False),
+                   InstanceIndex.vm_state == states.BUILDING,
+                   InstanceIndex.created_at < cutoff)
+            .values(vm_state=states.ERROR, task_state=None, fault=fault, updated_at=utcnow())
+        ).rowcount
+
+    return db.transaction(work)
+
+
+def stale_by_cell(db: Database, older_than: float, limit: int) -> dict[str, list[str]]:
+    """Return uuids, by cell, of rows stuck in a task state longer than ``older_than`` seconds."""
+    cutoff = utcnow() - dt.timedelta(seconds=older_than)
+    with db.session() as session:
+        rows = session.execute(
+            sa.select(InstanceIndex.uuid, InstanceIndex.cell_path)
+            .where(InstanceIndex.task_state.is_not(None), InstanceIndex.cell_path.is_not(None),
+                   InstanceIndex.deleted.is_(False), InstanceIndex.updated_at < cutoff)
+            .limit(limit)
+        ).all()
+    by_cell: dict[str, list[str]] = {}
+    for uuid, cell_path in rows:
+        by_cell.setdefault(cell_path, []).append(uuid)
+    return by_cell

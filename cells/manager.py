@@ -1,0 +1,186 @@
+"""The cells daemon: routes messages between cells and keeps the API cell's index current.
+
+Server side of ``cells/rpcapi.py``. Every cell runs one (or several, sharing
+the ``cells`` topic). It forwards envelopes hop by hop, delivers those meant
+for its own cell to the local topic, passes instance updates and capacity
+reports up, and at the API cell applies updates to the instance index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from cells import cell_ops, index, rpc, tree
+from cells.capacity import capacity_model, compute_report, store_report
+from cells.config import CellConfig
+from cells.context import RequestContext
+from cells.db.engine import Database
+from cells.forwarder import Forwarder
+from cells.instances import from_row
+from cells.rpcapi import TOPIC, envelope
+
+LOG = logging.getLogger(__name__)
+
+# Cells actions -> (agent method, extra arguments taken from the action's kwargs).
+_AGENT_METHODS = {
+    "stop": ("stop_instance", ()),
+    "start": ("start_instance", ()),
+    "reboot": ("reboot_instance", ("hard",)),
+    "delete": ("terminate_instance", ()),
+}
+
+
+class CellsManager:
+    target = rpc.target("1.0")
+
+    def __init__(self, conf: CellConfig, db: Database) -> None:
+        self.conf = conf
+        self.db = db
+        self.forwarders: dict[str, Forwarder] = {}
+        if conf.parent_path and conf.parent_broker_url:
+            self.forwarders[conf.parent_path] = Forwarder(conf.parent_path, conf.parent_broker_url)
+        for child in conf.children:
+            self.forwarders[child.path] = Forwarder(child.path, child.broker_url)
+        self._clients: dict[tuple[str, str | None, str], Any] = {}
+        self._clients_lock = threading.Lock()
+        self._sync_cursor = ""
+
+    # --- RPC endpoints ---------------------------------------------------------
+
+    def route(self, ctxt: RequestContext, envelopes: list[dict[str, Any]]) -> None:
+        for env in envelopes:
+            env.setdefault("context", ctxt.to_dict())
+            try:
+                hop = tree.next_hop(self.conf.path, env["target_path"])
+            except ValueError:
+                LOG.error("dropping %s for unknown cell %s", env["method"], env["target_path"])
+                continue
+            if hop is None:
+                self._deliver(env)
+            elif hop in self.forwarders:
+                self.forwarders[hop].route(env)
+            else:
+                LOG.error("dropping %s: no route from %s to %s", env["method"], self.conf.path,
+                          env["target_path"])
+
+    def updates_up(self, ctxt: RequestContext, updates: list[dict[str, Any]]) -> None:
+        if self.conf.is_root:
+            index.apply_updates(self.db, updates)
+            return
+        parent = self.forwarders[self.conf.parent_path or ""]
+        for update in updates:
+            parent.update(update)
+
+    def capacity_up(self, ctxt: RequestContext, report: dict[str, Any]) -> None:
+        store_report(self.db, capacity_model(self.conf.type), report)
+        if not self.conf.is_root:
+            self.forwarders[self.conf.parent_path or ""].capacity(report)
+
+    def broadcast_down(self, ctxt: RequestContext, topic: str, method_name: str,
+                       args: dict[str, Any], version: str = "1.0") -> None:
+        self._deliver(envelope(self.conf.path, topic, method_name, args, version)
+                      | {"context": ctxt.to_dict()})
+        for child in self.conf.children:
+            self.forwarders[child.path].route(
+                envelope(child.path, TOPIC, "broadcast_down",
+                         {"topic": topic, "method_name": method_name, "args": args,
+                          "version": version})
+                | {"context": ctxt.to_dict()})
+
+    def instance_action(self, ctxt: RequestContext, uuid: str, action: str,
+                        kwargs: dict[str, Any]) -> None:
+        """Hand an action to the instance's agent, or do a delete here when no agent can."""
+        row = cell_ops.get_instance(self.db, uuid)
+        update: dict[str, Any] | None = None
+        if row is None:
+            if action != "delete":
+                LOG.warning("%s for unknown instance %s ignored", action, uuid)
+                return
+            update = cell_ops.tombstone(self.db, uuid, self.conf.path, kwargs)
+        elif row.deleted:
+            update = from_row(row, self.conf.path)
+        elif action == "delete" and (row.host is None or not cell_ops.host_is_up(
+                self.db, row.host, self.conf.service_down_time)):
+            update = cell_ops.delete_locally(self.db, uuid, self.conf.path)
+        else:
+            method, extra = _AGENT_METHODS[action]
+            args = {"uuid": uuid} | {k: kwargs.get(k, False) for k in extra}
+            self._cast_local(ctxt, "compute", row.host, "1.0", method, args)
+            return
+        if update:
+            self._send_up([update])
+
+    def resend_instances(self, ctxt: RequestContext, uuids: list[str]) -> None:
+        """Send the current state of ``uuids`` up (sync), and say which are unknown here."""
+        rows = cell_ops.rows_by_uuid(self.db, uuids)
+        updates = [from_row(rows[u], self.conf.path) | {"sync": True} if u in rows
+                   else {"uuid": u, "missing": True, "cell_path": self.conf.path} for u in uuids]
+        self._send_up(updates)
+
+    # --- periodic tasks --------------------------------------------------------
+
+    def report_capacity(self) -> None:
+        """Compute cells: send this cell's capacity up."""
+        report = compute_report(self.db, self.conf.path, self.conf.service_down_time)
+        self.forwarders[self.conf.parent_path or ""].capacity(report)
+
+    def sync_up(self) -> None:
+        """Compute cells: re-send the next bounded batch of instance states up."""
+        rows = cell_ops.sync_batch(self.db, self._sync_cursor, self.conf.sync_batch)
+        self._sync_cursor = rows[-1].uuid if len(rows) == self.conf.sync_batch else ""
+        if rows:
+            self._send_up([from_row(r, self.conf.path) | {"sync": True} for r in rows])
+
+    def resolve_deadlines(self) -> None:
+        """Compute cells: resolve transitional states whose deadline passed (agents first)."""
+        grace = max(60.0, 2 * self.conf.heartbeat_interval)
+        updates = []
+        for row in cell_ops.overdue(self.db, grace, self.conf.sync_batch):
+            update = cell_ops.resolve_timeout(self.db, row, self.conf.path)
+            if update:
+                updates.append(update)
+        if updates:
+            LOG.warning("resolved %d instances past their deadline", len(updates))
+            self._send_up(updates)
+
+    def heal_index(self) -> None:
+        """API cell: expire lost schedules and ask cells to resend long-stuck instances."""
+        index.expire_unscheduled(self.db, self.conf.transition_timeout)
+        stale = index.stale_by_cell(self.db, self.conf.transition_timeout / 4, self.conf.sync_batch)
+        for cell_path, uuids in stale.items():
+            self.route(RequestContext.admin(self.conf.path),
+                       [envelope(cell_path, TOPIC, "resend_instances", {"uuids": uuids})])
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _send_up(self, updates: list[dict[str, Any]]) -> None:
+        if self.conf.is_root:
+            index.apply_updates(self.db, updates)
+            return
+        parent = self.forwarders[self.conf.parent_path or ""]
+        for update in updates:
+            parent.update(update)
+
+    def _deliver(self, env: dict[str, Any]) -> None:
+        ctxt = RequestContext.from_dict(env.get("context") or {})
+        if env["topic"] == TOPIC:
+            method = getattr(self, env["method"], None)
+            if method is None or env["method"].startswith("_"):
+                LOG.error("unknown cells method %s", env["method"])
+                return
+            method(ctxt, **env["args"])
+            return
+        self._cast_local(ctxt, env["topic"], env.get("server"), env.get("version", "1.0"),
+                         env["method"], env["args"])
+
+    def _cast_local(self, ctxt: RequestContext, topic: str, server: str | None, version: str,
+                    method: str, args: dict[str, Any]) -> None:
+        key = (topic, server, version)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = rpc.get_client(self.conf.broker_url, topic, version, server=server)
+                self._clients[key] = client
+        client.cast(ctxt, method, **args)
