@@ -106,6 +106,8 @@ SCHEMA: dict[str, Any] = {
                             "issuer": {"type": "string"},
                             "jwks_url": _URL,
                             "roles": {"type": "array", "items": {"type": "string"}},
+                            "services": {"type": "array", "items": {
+                                "enum": ["api", "identity", "images"]}},
                         },
                     },
                 },
@@ -131,6 +133,8 @@ SCHEMA: dict[str, Any] = {
                 "key_repository": {"type": "string"},
                 "password_hash_cost": {"type": "integer", "minimum": 10, "maximum": 20},
                 "service_accounts_only": {"type": "boolean"},
+                "lockout_failures": {"type": "integer", "minimum": 0},
+                "lockout_duration": _POSITIVE,
             },
         },
         "images": {
@@ -215,9 +219,17 @@ class ChildCell:
 
 @dataclass(frozen=True)
 class TrustedIssuer:
+    """Another cell's identity whose tokens some services of this cell accept.
+
+    A token of ``issuer`` is accepted if its audience is this cell or the
+    issuer's own cell, it holds one of ``roles`` (if any are listed), and the
+    verifying service is among ``services`` (all, if none are listed).
+    """
+
     issuer: str
     jwks_url: str
     roles: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -272,6 +284,8 @@ class CellConfig:
     key_repository: str | None = None
     password_hash_cost: int = 14
     service_accounts_only: bool = False
+    lockout_failures: int = 5
+    lockout_duration: float = 300.0
     images: Endpoint | None = None
     image_store_dir: str | None = None
     image_master_url: str | None = None
@@ -393,7 +407,8 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         deadlock_retries=db.get("deadlock_retries", 10),
         identity_url=auth.get("identity_url"),
         trusted_issuers=tuple(
-            TrustedIssuer(t["issuer"], t["jwks_url"], tuple(t.get("roles", ())))
+            TrustedIssuer(t["issuer"], t["jwks_url"], tuple(t.get("roles", ())),
+                          tuple(t.get("services", ())))
             for t in auth.get("trusted_issuers", [])
         ),
         service_user=ServiceUser(user["name"], user["password_file"], user.get("project", "service"))
@@ -405,6 +420,8 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         key_repository=identity.get("key_repository", os.path.join(state_dir, "keys")),
         password_hash_cost=identity.get("password_hash_cost", 14),
         service_accounts_only=identity.get("service_accounts_only", cell["type"] != "api"),
+        lockout_failures=identity.get("lockout_failures", 5),
+        lockout_duration=identity.get("lockout_duration", 300.0),
         images=_endpoint(images),
         image_store_dir=images.get("store_dir", os.path.join(state_dir, "images")),
         image_master_url=images.get("master_url"),

@@ -1,0 +1,1 @@
+"""HTTP handlers of the identity API, one module per noun."""

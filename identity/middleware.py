@@ -1,0 +1,450 @@
+"""The client side of identity: offline token verification, WSGI middleware, service tokens.
+
+Other daemons import this module only. A token is verified without calling
+the identity service: its EdDSA signature against the issuer's published
+keys (JWKS, fetched and cached), its expiry, its audience (this cell's path)
+and its issuer (this cell, or one of ``auth.trusted_issuers`` holding one of
+the roles that issuer is trusted for). Verified tokens are cached by hash
+until they expire, so a request with a known token costs one hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import jwt
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cells.config import CellConfig
+from cells.context import RequestContext
+from cells.exception import ConfigError, ServiceUnavailable, Unauthorized
+
+LOG = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+MAX_TOKEN_BYTES = 8192
+CLOCK_LEEWAY = 10  # seconds of clock skew tolerated between cells
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
+JWKS_PATH = "/v3/OS-JWKS"
+
+
+# --- key sources -----------------------------------------------------------------
+
+
+class KeySource(Protocol):
+    """Where a verifier finds an issuer's public keys by kid."""
+
+    def get(self, kid: str) -> Ed25519PublicKey | None: ...
+
+    def refresh(self) -> None: ...
+
+
+class StaticKeySource:
+    """A fixed set of public keys (tests, and verifiers living beside the key repository)."""
+
+    def __init__(self, keys: dict[str, Ed25519PublicKey]) -> None:
+        self.keys = dict(keys)
+
+    def get(self, kid: str) -> Ed25519PublicKey | None:
+        return self.keys.get(kid)
+
+    def refresh(self) -> None:
+        return None
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def parse_jwks(document: Any) -> dict[str, Ed25519PublicKey]:
+    """Return the Ed25519 signing keys of a JWKS document by kid; other entries are skipped."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    entries = document.get("keys") if isinstance(document, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
+            continue
+        if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHM) != ALGORITHM:
+            continue
+        kid, x = entry.get("kid"), entry.get("x")
+        if not isinstance(kid, str) or not isinstance(x, str):
+            continue
+        try:
+            keys[kid] = Ed25519PublicKey.from_public_bytes(_unb64(x))
+        except (ValueError, binascii.Error):
+            LOG.warning("skipping malformed JWK %r", kid)
+    return keys
+
+
+class JwksKeySource:
+    """Public keys fetched over HTTP from JWKS URLs, cached and refreshed.
+
+    Keys are re-fetched every ``refresh_interval`` seconds (lazily, by the
+    first caller after that) and on demand for an unknown kid, but at most
+    once per ``min_refresh_gap`` seconds so forged kids cannot flood the
+    identity service. A URL that fails keeps the keys it last gave.
+    """
+
+    def __init__(self, urls: list[str], refresh_interval: float = 60.0, *,
+                 min_refresh_gap: float = 5.0, timeout: float = 5.0,
+                 session: requests.Session | None = None) -> None:
+        self.urls = list(urls)
+        self.refresh_interval = refresh_interval
+        self.min_refresh_gap = min_refresh_gap
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._by_url: dict[str, dict[str, Ed25519PublicKey]] = {}
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self, kid: str) -> Ed25519PublicKey | None:
+        if time.monotonic() - self._fetched_at >= self.refresh_interval:
+            self._fetch(wait=not self._keys)
+        return self._keys.get(kid)
+
+    def refresh(self) -> None:
+        """Re-fetch now unless the last fetch was less than ``min_refresh_gap`` seconds ago."""
+        if time.monotonic() - self._fetched_at >= self.min_refresh_gap:
+            self._fetch(wait=True)
+
+    def _fetch(self, wait: bool) -> None:
+        # One fetch at a time; callers that know their key do not queue behind it.
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            started = time.monotonic()
+            if started - self._fetched_at < min(self.min_refresh_gap, self.refresh_interval):
+                return  # another thread just fetched
+            for url in self.urls:
+                try:
+                    response = self._session.get(url, timeout=self.timeout)
+                    response.raise_for_status()
+                    self._by_url[url] = parse_jwks(response.json())
+                except (requests.RequestException, ValueError) as exc:
+                    LOG.warning("cannot fetch signing keys from %s: %s", url, type(exc).__name__)
+            merged: dict[str, Ed25519PublicKey] = {}
+            for url in self.urls:
+                merged.update(self._by_url.get(url, {}))
+            self._keys = merged
+            self._fetched_at = started
+        finally:
+            self._lock.release()
+
+
+def default_key_source(conf: CellConfig) -> JwksKeySource:
+    """JWKS of the cell's identity service and of every trusted issuer, in one source."""
+    urls = [t.jwks_url for t in conf.trusted_issuers]
+    if conf.identity_url:
+        urls.insert(0, conf.identity_url.rstrip("/") + JWKS_PATH)
+    return JwksKeySource(urls, conf.jwks_refresh)
+
+
+# --- verification ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """What a verified token says; immutable, so one cached entry serves every request."""
+
+    user_id: str
+    user_name: str | None
+    project_id: str | None
+    project_name: str | None
+    domain_id: str | None
+    roles: tuple[str, ...]
+    audit_ids: tuple[str, ...]
+    expires: float
+
+    def context(self, cell_path: str) -> RequestContext:
+        return RequestContext(user_id=self.user_id, user_name=self.user_name,
+                              project_id=self.project_id, project_name=self.project_name,
+                              domain_id=self.domain_id, roles=list(self.roles),
+                              audit_ids=list(self.audit_ids), cell_path=cell_path)
+
+
+class _LruCache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes, now: float) -> _Verified | None:
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                return None
+            if entry.expires <= now:
+                del self._data[key]
+                return None
+            self._data.move_to_end(key)
+            return entry
+
+    def put(self, key: bytes, entry: _Verified) -> None:
+        with self._lock:
+            self._data[key] = entry
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+def _strings(value: Any, claim: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Unauthorized(f"The token is malformed: claim '{claim}' is not a list of strings.")
+    return tuple(value)
+
+
+def _optional_str(claims: dict[str, Any], claim: str) -> str | None:
+    value = claims.get(claim)
+    if value is not None and not isinstance(value, str):
+        raise Unauthorized(f"The token is malformed: claim '{claim}' is not a string.")
+    return value
+
+
+class TokenVerifier:
+    """Verifies tokens offline and returns the caller's RequestContext."""
+
+    def __init__(self, conf: CellConfig, key_source: KeySource | None = None, *,
+                 service: str | None = None, cache_size: int = 4096) -> None:
+        self.conf = conf
+        trusted = [t for t in conf.trusted_issuers if t.issuer != conf.path
+                   and (not t.services or service in t.services)]
+        self._roles = {t.issuer: frozenset(t.roles) for t in trusted}
+        self._sources: dict[str, KeySource] = {}
+        if key_source is not None:
+            self._sources = {issuer: key_source for issuer in (conf.path, *self._roles)}
+        else:
+            # One source per issuer: a trusted issuer's key can never vouch for another issuer.
+            if conf.identity_url:
+                self._sources[conf.path] = JwksKeySource(
+                    [conf.identity_url.rstrip("/") + JWKS_PATH], conf.jwks_refresh)
+            for entry in trusted:
+                self._sources[entry.issuer] = JwksKeySource([entry.jwks_url], conf.jwks_refresh)
+            if not self._sources:
+                raise ConfigError("auth.identity_url (or auth.trusted_issuers) is required to verify tokens")
+        self._cache = _LruCache(cache_size)
+
+    def verify(self, token: str) -> RequestContext:
+        """Return the context the token vouches for; raises Unauthorized saying why it is refused."""
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("The request you have made requires authentication.")
+        if len(token) > MAX_TOKEN_BYTES:
+            raise Unauthorized(f"The token is larger than {MAX_TOKEN_BYTES} bytes.")
+        key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        entry = self._cache.get(key, time.time())
+        if entry is None:
+            entry = self._verify(token)
+            self._cache.put(key, entry)
+        return entry.context(self.conf.path)
+
+    def _verify(self, token: str) -> _Verified:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("The token is malformed.") from exc
+        alg = header.get("alg")
+        if alg != ALGORITHM:
+            raise Unauthorized(f"The token is signed with algorithm {alg!r}; only {ALGORITHM} is accepted.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("The token header names no signing key (kid).")
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str) or issuer not in self._sources:
+            raise Unauthorized(f"The token's issuer {issuer!r} is not trusted by cell {self.conf.path}.")
+        source = self._sources[issuer]
+        public = source.get(kid)
+        if public is None:
+            source.refresh()
+            public = source.get(kid)
+        if public is None:
+            raise Unauthorized(f"The token is signed with an unknown key {kid!r}.")
+        try:
+            # A trusted issuer's tokens may be meant for this cell or for the
+            # issuer's own cell (a cell's service account reading the master).
+            audience = [self.conf.path] if issuer == self.conf.path else [self.conf.path, issuer]
+            claims = jwt.decode(token, public, algorithms=[ALGORITHM], audience=audience,
+                                issuer=issuer, leeway=CLOCK_LEEWAY,
+                                options={"require": list(REQUIRED_CLAIMS)})
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthorized(f"The token is not meant for cell {self.conf.path} (audience).") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthorized("The token's signature is invalid.") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"The token lacks the '{exc.claim}' claim.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"The token is invalid ({type(exc).__name__}).") from exc
+        return self._entry(issuer, claims)
+
+    def _entry(self, issuer: str, claims: dict[str, Any]) -> _Verified:
+        roles = _strings(claims.get("roles"), "roles")
+        required = self._roles.get(issuer)
+        if required and not required.intersection(roles):
+            raise Unauthorized(f"Tokens of issuer {issuer!r} are accepted by cell {self.conf.path} "
+                               f"only with one of the roles {', '.join(sorted(required))}.")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise Unauthorized("The token is malformed: claim 'sub' is not a string.")
+        return _Verified(user_id=sub, user_name=_optional_str(claims, "name"),
+                         project_id=_optional_str(claims, "project_id"),
+                         project_name=_optional_str(claims, "project_name"),
+                         domain_id=_optional_str(claims, "domain_id"), roles=roles,
+                         audit_ids=_strings(claims.get("audit_ids"), "audit_ids"),
+                         expires=float(claims["exp"]))
+
+
+# --- WSGI middleware ---------------------------------------------------------------
+
+
+def keystone_error(code: int, message: str) -> dict[str, Any]:
+    """The Keystone error body: ``{"error": {"code", "title", "message"}}``."""
+    titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+    return {"error": {"code": code, "title": titles.get(code, "Error"), "message": message}}
+
+
+class AuthMiddleware:
+    """Wraps a WSGI app: verifies X-Auth-Token and sets ``environ["cloud.context"]``.
+
+    Paths in ``public_paths`` pass without a token: an entry matches exactly,
+    or, if it ends with '/', as a prefix (except "/" itself, which matches
+    only the root). A refused request gets a 401 built by ``error_body``.
+    """
+
+    def __init__(self, app: Callable[..., Any], conf: CellConfig, *,
+                 verifier: TokenVerifier | None = None, public_paths: tuple[str, ...] = (),
+                 error_body: Callable[[int, str], dict[str, Any]] | None = None,
+                 service: str | None = None) -> None:
+        self.app = app
+        self.conf = conf
+        self.verifier = verifier or TokenVerifier(conf, service=service)
+        self._exact = frozenset(public_paths)
+        self._prefixes = tuple(p for p in public_paths if p.endswith("/") and p != "/")
+        self.error_body = error_body or keystone_error
+        uri = f' uri="{conf.identity_url}"' if conf.identity_url else ""
+        self._challenge = f"Keystone{uri}"
+
+    def _is_public(self, path: str) -> bool:
+        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self._is_public(environ.get("PATH_INFO") or "/"):
+            return self.app(environ, start_response)
+        token = environ.get("HTTP_X_AUTH_TOKEN")
+        if not token:
+            return self._refuse(start_response, "The request you have made requires authentication.")
+        try:
+            environ["cloud.context"] = self.verifier.verify(token)
+        except Unauthorized as exc:
+            return self._refuse(start_response, exc.message)
+        return self.app(environ, start_response)
+
+    def _refuse(self, start_response: Callable[..., Any], message: str) -> list[bytes]:
+        body = json.dumps(self.error_body(401, message)).encode("utf-8")
+        start_response("401 Unauthorized", [("Content-Type", "application/json"),
+                                            ("Content-Length", str(len(body))),
+                                            ("WWW-Authenticate", self._challenge)])
+        return [body]
+
+
+# --- service tokens ------------------------------------------------------------------
+
+
+class ServiceToken:
+    """The token of the cell's service account, obtained from its identity service and renewed.
+
+    ``get()`` returns a token valid for a while yet, logging in again when a
+    quarter of its lifetime (at least 30 s, at most 5 min) is left. Safe to
+    share between threads: one thread logs in while the others wait for it.
+    """
+
+    def __init__(self, conf: CellConfig, *, timeout: float = 5.0,
+                 session: requests.Session | None = None) -> None:
+        if conf.service_user is None:
+            raise ConfigError("auth.service_user is required for a service token")
+        if not conf.identity_url:
+            raise ConfigError("auth.identity_url is required for a service token")
+        self.user = conf.service_user
+        self.url = conf.identity_url.rstrip("/") + "/v3/auth/tokens"
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._lock = threading.Lock()
+        self._current: tuple[str, float] | None = None  # (token, renew at, epoch seconds)
+
+    def get(self) -> str:
+        """Return a valid token; raises Unauthorized if refused, ServiceUnavailable if unreachable."""
+        current = self._current
+        if current is not None and time.time() < current[1]:
+            return current[0]
+        with self._lock:
+            current = self._current
+            if current is not None and time.time() < current[1]:
+                return current[0]
+            token, expires = self._login()
+            now = time.time()
+            margin = min(300.0, max(30.0, (expires - now) / 4))
+            self._current = (token, max(now, expires - margin))
+            return token
+
+    def invalidate(self) -> None:
+        """Forget the token (say, after a 401), so the next ``get()`` logs in again."""
+        self._current = None
+
+    def _login(self) -> tuple[str, float]:
+        body = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.user.name, "domain": {"id": "default"}, "password": self.user.password()}}},
+            "scope": {"project": {"name": self.user.project, "domain": {"id": "default"}}},
+        }}
+        response = None
+        for attempt in (1, 2):
+            try:
+                response = self._session.post(self.url, json=body, timeout=self.timeout)
+                break
+            except requests.ConnectionError as exc:
+                # A pooled keep-alive connection the server has meanwhile closed: try once more.
+                if attempt == 2:
+                    raise ServiceUnavailable(f"identity service at {self.url} is unreachable "
+                                             f"({type(exc).__name__})") from exc
+            except requests.RequestException as exc:
+                raise ServiceUnavailable(f"identity service at {self.url} is unreachable "
+                                         f"({type(exc).__name__})") from exc
+        assert response is not None
+        if response.status_code in (401, 403, 429):
+            raise Unauthorized(f"service user {self.user.name!r} was refused by {self.url}: "
+                               f"{_error_message(response)}")
+        token = response.headers.get("X-Subject-Token")
+        if response.status_code != 201 or not token:
+            raise ServiceUnavailable(f"identity service at {self.url} answered {response.status_code}")
+        try:
+            expires_at = response.json()["token"]["expires_at"]
+            expires = _parse_time(expires_at)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ServiceUnavailable(f"identity service at {self.url} sent no valid expiry") from exc
+        return token, expires
+
+
+def _parse_time(text: str) -> float:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}"
