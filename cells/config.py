@@ -24,7 +24,7 @@ _LISTEN = {"type": "string", "pattern": r"^[^:]+:\d{1,5}$"}
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
 
-_ENDPOINT = {
+_ENDPOINT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["listen", "public_url"],
