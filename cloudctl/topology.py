@@ -120,7 +120,7 @@ class Topology:
             # authenticate with their own cell's service accounts.
             doc["auth"]["trusted_issuers"] = [
                 {"issuer": c.path, "jwks_url": self.url(IDENTITY_PORT, c) + "/v3/OS-JWKS",
-                 "roles": ["service"]} for c in self.cells[1:]]
+                 "roles": ["service"], "services": ["images"]} for c in self.cells[1:]]
             doc["identity"]["password_hash_cost"] = 14
         else:
             doc["cell"]["parent"] = {"path": top.path, "broker_url": self.broker_url(top)}

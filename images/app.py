@@ -1,0 +1,80 @@
+"""The Image v2 WSGI application: the master registry and store, or a cell's read-through cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, request
+
+from cells.config import CellConfig
+from cells.db.engine import DATABASES, Database
+from cells.exception import ConfigError, Forbidden
+from identity.middleware import AuthMiddleware, ServiceToken, TokenVerifier
+from images import errors, policy, runtime
+from images.cache import ImageCache
+from images.handlers import cache as cache_handlers
+from images.handlers import image_data, images, schemas, versions
+from images.master import MasterClient
+from images.registry import Registry
+from images.runtime import Runtime
+from images.store.base import Store
+from images.store.filesystem import FilesystemStore
+
+# Version discovery needs no token.
+PUBLIC_PATHS = ("/", "/versions", "/v2")
+_READS = ("GET", "HEAD")
+# Partial writes untouched this long belong to no live upload.
+_PARTIAL_MAX_AGE = 24 * 3600
+
+
+def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVerifier | None = None, *,
+               store: Store | None = None, master_token: Callable[[], str] | None = None) -> Flask:
+    """Return the image service of the cell ``conf`` describes, wrapped in token verification.
+
+    With ``conf.image_master_url`` set it is a read-only cache of that master,
+    fetching with ``master_token()`` (by default the cell's service token).
+    """
+    db = db or DATABASES.get(conf.database_url, pool_size=conf.db_pool_size,
+                             max_overflow=conf.db_max_overflow, deadlock_retries=conf.deadlock_retries)
+    if store is None:
+        if not conf.image_store_dir:
+            raise ConfigError(f"{conf.source}: key 'images.store_dir': expected a directory")
+        try:
+            store = FilesystemStore(conf.image_store_dir)
+            store.purge_partial(_PARTIAL_MAX_AGE)
+        except OSError as exc:
+            raise ConfigError(f"{conf.source}: key 'images.store_dir': cannot use "
+                              f"{conf.image_store_dir} ({exc.strerror})") from exc
+    registry = Registry(db)
+    cache = None
+    if conf.image_master_url:
+        if master_token is not None:
+            master = MasterClient(conf.image_master_url, master_token)
+        else:
+            service_token = ServiceToken(conf)
+            master = MasterClient(conf.image_master_url, service_token.get, service_token.invalidate)
+        cache = ImageCache(registry, store, master, conf.image_cache_max_bytes)
+
+    app = Flask("images")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["images"] = Runtime(conf, registry, store, cache)
+    errors.register(app)
+    for bp in (versions.bp, schemas.bp, images.bp, image_data.bp, cache_handlers.bp):
+        app.register_blueprint(bp)
+    if cache is not None:
+        app.before_request(_cache_guard)
+    app.wsgi_app = AuthMiddleware(app.wsgi_app, conf, verifier=verifier, service="images",  # type: ignore[method-assign]
+                                  public_paths=PUBLIC_PATHS, error_body=errors.error_body)
+    return app
+
+
+def _cache_guard() -> None:
+    """A cell's cache is read-only and serves the cell's service accounts (and admins) only."""
+    if request.path in PUBLIC_PATHS:
+        return
+    if request.method not in _READS:
+        raise errors.MethodNotAllowed(
+            "This image service is a read-only cache of the master image service; "
+            f"send {request.method} requests to the master.")
+    if not policy.reads_all(runtime.context()):
+        raise Forbidden("This cell's image cache serves the cell's service accounts only.")

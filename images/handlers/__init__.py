@@ -1,0 +1,1 @@
+"""HTTP handlers of the Image v2 API, one module per noun."""

@@ -1,0 +1,84 @@
+"""The cache's client of the master image service (Image v2 over HTTP, a service token)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+from cells.exception import NotFound, ServiceUnavailable
+from images.streams import CHUNK_SIZE
+
+LOG = logging.getLogger(__name__)
+
+# Connect quickly or give up; a read may wait on a busy master for a while.
+TIMEOUT = (10.0, 120.0)
+
+
+class MasterClient:
+    """Fetches image metadata and data from the master with the cell's service token."""
+
+    def __init__(self, base_url: str, token: Callable[[], str],
+                 invalidate: Callable[[], None] | None = None,
+                 session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._invalidate = invalidate
+        self._session = session or requests.Session()
+
+    def image(self, image_id: str) -> dict[str, Any]:
+        """Return the master's Image v2 representation; raises NotFound or ServiceUnavailable."""
+        response = self._get(f"/v2/images/{image_id}", stream=False)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ServiceUnavailable("The master image service sent an unreadable answer.") from exc
+        if not isinstance(body, dict) or body.get("id") != image_id:
+            raise ServiceUnavailable("The master image service sent an unexpected image.")
+        return body
+
+    @contextmanager
+    def data(self, image_id: str, chunk_size: int = CHUNK_SIZE) -> Iterator[Iterator[bytes]]:
+        """Yield the image's data from the master as an iterator of chunks; closes the connection after."""
+        response = self._get(f"/v2/images/{image_id}/file", stream=True)
+        try:
+            yield _chunks(response, chunk_size)
+        finally:
+            response.close()
+
+    def _get(self, path: str, stream: bool) -> requests.Response:
+        response = self._send(path, stream)
+        if response.status_code == 401 and self._invalidate is not None:
+            # Our token may have been revoked or rotated away: log in again, once.
+            response.close()
+            self._invalidate()
+            response = self._send(path, stream)
+        if response.status_code == 200:
+            return response
+        response.close()
+        if response.status_code == 404:
+            raise NotFound(f"No image found at the master for {path.split('/')[3]}")
+        if response.status_code == 204:
+            raise NotFound("The image has no data at the master.")
+        LOG.warning("master image service answered %d to GET %s", response.status_code, path)
+        raise ServiceUnavailable(f"The master image service answered {response.status_code}.")
+
+
+    def _send(self, path: str, stream: bool) -> requests.Response:
+        try:
+            return self._session.get(self.base_url + path,
+                                     headers={"X-Auth-Token": self._token(), "Accept": "application/json"},
+                                     stream=stream, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            LOG.warning("master image service unreachable at %s: %s", self.base_url, type(exc).__name__)
+            raise ServiceUnavailable("The master image service is unreachable.") from exc
+
+
+def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    try:
+        yield from response.iter_content(chunk_size=chunk_size)
+    except requests.RequestException as exc:
+        raise ServiceUnavailable("The download from the master image service was interrupted.") from exc

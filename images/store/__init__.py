@@ -1,0 +1,1 @@
+"""Where image data lives: a small interface and its backends."""
