@@ -105,13 +105,19 @@ def _exchange(url: str) -> str | None:
 
 
 def get_client(url: str, topic: str, version: str, server: str | None = None,
-               fanout: bool = False, timeout: float = 60) -> messaging.RPCClient:
-    """Return an RPC client for ``topic`` on the broker at ``url``, capped at ``version``."""
+               fanout: bool = False, timeout: float = 60,
+               retry: int | None = None) -> messaging.RPCClient:
+    """Return an RPC client for ``topic`` on the broker at ``url``, capped at ``version``.
+
+    ``retry`` bounds reconnection attempts when the broker is down (None:
+    forever, for daemons that must not lose a message; a small number for
+    request handlers that would rather answer 503).
+    """
     target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout,
                               exchange=_exchange(url))
     return messaging.get_rpc_client(
         TRANSPORTS.rpc(url), target, serializer=ContextSerializer(), timeout=timeout,
-        version_cap=version,
+        version_cap=version, retry=retry,
     )
 
 

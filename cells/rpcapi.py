@@ -29,8 +29,8 @@ def envelope(target_path: str, topic: str, method: str, args: dict[str, Any],
 class CellsAPI:
     """Casts to the cells daemon of the cell whose broker is ``broker_url``."""
 
-    def __init__(self, broker_url: str) -> None:
-        self.client = rpc.get_client(broker_url, TOPIC, VERSION)
+    def __init__(self, broker_url: str, retry: int | None = None) -> None:
+        self.client = rpc.get_client(broker_url, TOPIC, VERSION, retry=retry)
 
     def route(self, ctxt: RequestContext, target_path: str, topic: str, method: str,
               args: dict[str, Any], version: str = "1.0", server: str | None = None) -> None:

@@ -17,8 +17,8 @@ VERSION = "1.0"
 
 
 class SchedulerAPI:
-    def __init__(self, broker_url: str) -> None:
-        self.client = rpc.get_client(broker_url, TOPIC, VERSION)
+    def __init__(self, broker_url: str, retry: int | None = None) -> None:
+        self.client = rpc.get_client(broker_url, TOPIC, VERSION, retry=retry)
 
     def schedule_instances(self, ctxt: RequestContext, requests: list[dict[str, Any]]) -> None:
         """API cell: place each build request in a compute cell and route it there."""

@@ -1,0 +1,1 @@
+"""Server operations behind the handlers: boot, listing, actions and deletes."""

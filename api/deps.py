@@ -1,0 +1,48 @@
+"""What handlers work with: the settings, database, caches and RPC clients of one app, and replies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, current_app, request
+
+from api.flavor_cache import FlavorCache
+from api.image_lookup import ImageLookupFn
+from api.views.links import Links, clean_base
+from cells.config import CellConfig
+from cells.db.engine import Database
+
+EXTENSION = "cloud-api"
+URL_PROJECT_KEY = "cloud.url_project_id"
+
+
+@dataclass(frozen=True)
+class Services:
+    conf: CellConfig
+    db: Database
+    flavors: FlavorCache
+    image_lookup: ImageLookupFn
+    scheduler_api: Any
+    cells_api: Any
+
+
+def services() -> Services:
+    """Return the Services of the app serving the current request."""
+    return current_app.extensions[EXTENSION]
+
+
+def links() -> Links:
+    """Return the link builder for the current request (public URL, project in the URL or not)."""
+    conf = services().conf
+    base = clean_base(conf.api.public_url) if conf.api else request.host_url.rstrip("/")
+    return Links(base, request.environ.get(URL_PROJECT_KEY))
+
+
+def respond(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Return a JSON response."""
+    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

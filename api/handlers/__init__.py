@@ -1,0 +1,1 @@
+"""HTTP handlers of the Compute API, one module per noun."""

@@ -1,0 +1,116 @@
+"""Servers: boot, list, show, delete, and the start/stop/reboot actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from api import deps, policy
+from api.compute import actions, boot, listing
+from api.deps import respond
+from api.schemas import server_actions as action_schemas
+from api.schemas import servers as schemas
+from api.validation import Schema, json_body
+from api.views import servers as views
+from api.views.links import collection_links
+from cells.exception import BadRequest
+
+bp = Blueprint("servers", __name__, url_prefix="/v2.1/servers")
+
+CREATE = Schema(schemas.CREATE)
+
+# action key in the body -> (schema of the body, policy rule)
+_ACTIONS: dict[str, tuple[Schema, str]] = {
+    "os-stop": (Schema(action_schemas.STOP), "os_compute_api:servers:stop"),
+    "os-start": (Schema(action_schemas.START), "os_compute_api:servers:start"),
+    "reboot": (Schema(action_schemas.REBOOT), "os_compute_api:servers:reboot"),
+}
+
+
+@bp.post("")
+def create() -> Response:
+    ctxt = policy.context()
+    policy.authorize_write(ctxt, "os_compute_api:servers:create")
+    policy.require_project(ctxt)
+    body = json_body()
+    CREATE.validate(body)
+    req = boot.parse(body)
+    token = request.headers.get("X-Auth-Token", "")
+    uuids = boot.boot(deps.services(), ctxt, token, req)
+    links = deps.links()
+    location = {"Location": links.self_href("servers", uuids[0])}
+    if req.return_reservation_id:
+        return respond({"reservation_id": "r-" + uuids[0].split("-")[0]}, 202, location)
+    return respond(views.created(uuids[0], req.admin_pass or boot.new_admin_pass(), links), 202,
+                   location)
+
+
+def _list(detail: bool) -> Response:
+    ctxt = policy.context()
+    policy.authorize_read(ctxt, "os_compute_api:servers:detail" if detail
+                          else "os_compute_api:servers:index")
+    services = deps.services()
+    query = listing.parse(ctxt, services.conf.api_max_limit, detail)
+    rows = listing.fetch(services, query)
+    links = deps.links()
+    if detail:
+        servers = [views.detail(row, links, ctxt.is_admin) for row in rows]
+    else:
+        servers = [views.summary(row, links) for row in rows]
+    body: dict[str, Any] = {"servers": servers}
+    next_links = collection_links(links, "servers/detail" if detail else "servers",
+                                  listing.query_params(), servers, query.limit)
+    if next_links:
+        body["servers_links"] = next_links
+    return respond(body)
+
+
+@bp.get("")
+def index() -> Response:
+    return _list(detail=False)
+
+
+@bp.get("/detail")
+def detail() -> Response:
+    return _list(detail=True)
+
+
+@bp.get("/<server_id>")
+def show(server_id: str) -> Response:
+    ctxt = policy.context()
+    policy.authorize_read(ctxt, "os_compute_api:servers:show")
+    row = actions.load(deps.services(), ctxt, server_id)
+    return respond({"server": views.detail(row, deps.links(), ctxt.is_admin)})
+
+
+@bp.delete("/<server_id>")
+def delete(server_id: str) -> Response:
+    ctxt = policy.context()
+    policy.authorize_write(ctxt, "os_compute_api:servers:delete")
+    actions.perform(deps.services(), ctxt, server_id, "delete")
+    return Response(status=204)
+
+
+@bp.post("/<server_id>/action")
+def action(server_id: str) -> Response:
+    ctxt = policy.context()
+    body = json_body()
+    if not isinstance(body, dict) or not body:
+        raise BadRequest("Malformed request body: expected an object naming one action.")
+    name = next(iter(body))
+    if name not in _ACTIONS:
+        raise BadRequest(f"There is no such action: {name[:64]}")
+    if len(body) > 1:
+        raise BadRequest("Malformed request body: one action per request.")
+    schema, rule = _ACTIONS[name]
+    policy.authorize_write(ctxt, rule)
+    schema.validate(body)
+    if name == "os-stop":
+        state_action = "stop"
+    elif name == "os-start":
+        state_action = "start"
+    else:
+        state_action = "reboot_hard" if body["reboot"]["type"].upper() == "HARD" else "reboot"
+    actions.perform(deps.services(), ctxt, server_id, state_action)
+    return Response(status=202)

@@ -1,0 +1,1 @@
+"""Builders of response documents in the Compute v2.1 wire format, one module per noun."""
