@@ -149,7 +149,14 @@ class WsgiServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.server.prepare()
+        try:
+            self.server.prepare()
+        except OSError as exc:
+            where = f"{self.endpoint.host}:{self.endpoint.port}"
+            reason = exc.args[0] if exc.args else exc
+            if "in use" in str(reason):
+                reason = "the address is already in use"
+            raise ConfigError(f"{self.name}: cannot listen on {where}: {reason}") from exc
         self._thread = threading.Thread(target=self.server.serve, name=self.name, daemon=True)
         self._thread.start()
 

@@ -422,6 +422,16 @@ def topology_from_args(args: argparse.Namespace) -> Topology:
 
 def main_up(argv: list[str]) -> int:
     """`cloudctl up`: prepare and run a cloud until Ctrl-C; returns the exit code."""
+    from cells.exception import ConfigError
+
+    try:
+        return _main_up(argv)
+    except ConfigError as exc:
+        print(f"cloudctl up: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _main_up(argv: list[str]) -> int:
     args = up_parser().parse_args(argv)
     topo = topology_from_args(args)
     if args.fresh:

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -100,6 +101,7 @@ class CapacityCache:
         self._cells: dict[str, CellState] = {}
         self._random = rng or random.Random()
         self.loaded = False
+        self._refreshed_at = 0.0
 
     def refresh(self) -> int:
         """Re-read every cell's report (one SELECT); returns the number of cells."""
@@ -118,11 +120,19 @@ class CapacityCache:
                 fresh[cell.path] = cell
             self._cells = fresh
             self.loaded = True
+            self._refreshed_at = time.monotonic()
             return len(fresh)
 
     def ensure_loaded(self) -> None:
         if not self.loaded:
             self.refresh()
+
+    def refresh_if_older_than(self, seconds: float) -> bool:
+        """Re-read the reports unless that was done in the last ``seconds``; True if it was."""
+        if time.monotonic() - self._refreshed_at < seconds:
+            return False
+        self.refresh()
+        return True
 
     def cells(self) -> list[CellState]:
         with self._lock:
@@ -215,6 +225,9 @@ class CellScheduler:
                 LOG.error("dropping a malformed build request (%s: %s)", type(exc).__name__, exc)
                 continue
             chosen = self.cache.reserve(usage, now)
+            # The snapshot may predate a cell's first report: look again before failing.
+            if chosen is None and self.cache.refresh_if_older_than(1.0):
+                chosen = self.cache.reserve(usage, now)
             path, placement = chosen if chosen else (None, None)
             decisions.append(_Decision(request, uuid, path, placement))
         if not decisions:

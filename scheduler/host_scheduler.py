@@ -134,6 +134,9 @@ class HostScheduler:
         tried: set[int] = set()
         for _ in range(MAX_ATTEMPTS):
             host = self.cache.reserve(choose, usage, tried)
+            # The snapshot may predate a host's registration: look again before failing.
+            if host is None and not tried and self.cache.refresh_if_older_than(1.0):
+                host = self.cache.reserve(choose, usage, tried)
             if host is None:
                 break
             tried.add(host.id)

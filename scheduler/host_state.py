@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,7 @@ class HostStateCache:
         self._hosts: dict[int, HostState] = {}
         self._pending: dict[int, list[Usage]] = {}
         self.loaded = False
+        self._refreshed_at = 0.0
 
     def refresh(self) -> int:
         """Re-read every host with one SELECT; returns the number of hosts."""
@@ -155,7 +157,15 @@ class HostStateCache:
                 fresh[row.id] = self._merge(from_row(row))
             self._hosts = fresh
             self.loaded = True
+            self._refreshed_at = time.monotonic()
             return len(fresh)
+
+    def refresh_if_older_than(self, seconds: float) -> bool:
+        """Re-read every host unless that was done in the last ``seconds``; True if it was."""
+        if time.monotonic() - self._refreshed_at < seconds:
+            return False
+        self.refresh()
+        return True
 
     def refresh_host(self, host_id: int) -> HostState | None:
         """Re-read one host (one SELECT); returns its state, or None if it is gone."""
