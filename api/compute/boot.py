@@ -123,6 +123,8 @@ def _image_for_build(image: dict[str, Any]) -> dict[str, Any]:
         "min_ram": int(image.get("min_ram") or 0),
         "size": image.get("size"),
         "checksum": image.get("checksum"),
+        "os_hash_algo": image.get("os_hash_algo"),
+        "os_hash_value": image.get("os_hash_value"),
         "properties": props,
     }
 

@@ -1,0 +1,1 @@
+"""Hypervisor drivers: the interface the agent uses, and its libvirt implementation."""

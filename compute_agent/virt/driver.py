@@ -1,0 +1,120 @@
+"""The interface between the agent and a hypervisor, and the plain data crossing it.
+
+The agent speaks only in instance uuids, power states (cells.states numbering)
+and GuestSpec; a driver turns them into hypervisor calls. Every call blocks and
+is made from a worker thread.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from cells.exception import CloudError, NotFound
+
+
+class InstanceNotFound(NotFound):
+    """The hypervisor has no domain for this instance."""
+
+
+class HypervisorError(CloudError):
+    """The hypervisor refused or failed an operation; retrying the same call will not help."""
+
+
+class HypervisorUnavailable(HypervisorError):
+    """The hypervisor could not be reached; the operation may succeed later."""
+
+    transient = True
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a hypervisor says about itself; the compute_nodes row is built from it."""
+
+    hypervisor_type: str
+    hypervisor_hostname: str
+    cpu_model: str
+    vcpus: int
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """Everything needed to (re)create one guest: flavor, image and local paths.
+
+    Saved next to the console log so a guest whose domain vanished can be
+    recreated without the original build message.
+    """
+
+    uuid: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image_path: str
+    image_format: str
+    console_log: str
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+
+    @property
+    def domain_name(self) -> str:
+        return f"instance-{self.uuid}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GuestSpec:
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+# Called with (uuid, power_state) when a guest stops or crashes on its own.
+LifecycleHandler = Callable[[str, int], None]
+
+
+class ComputeDriver(abc.ABC):
+    """One hypervisor host. Methods block; missing guests raise InstanceNotFound."""
+
+    @abc.abstractmethod
+    def host_facts(self) -> HostFacts:
+        """Return the host's CPU count and model, RAM and hypervisor type."""
+
+    @abc.abstractmethod
+    def list_instances(self) -> dict[str, int]:
+        """Return {uuid: power_state} of every instance domain; raises HypervisorError if unknown."""
+
+    @abc.abstractmethod
+    def power_state(self, uuid: str) -> int:
+        """Return the guest's power state; raises InstanceNotFound."""
+
+    @abc.abstractmethod
+    def spawn(self, spec: GuestSpec, start: bool = True) -> None:
+        """Create the disk and domain if missing, and start the guest if ``start``. Idempotent."""
+
+    @abc.abstractmethod
+    def power_off(self, uuid: str, timeout: float) -> None:
+        """Shut the guest down, forcing it off after ``timeout`` seconds; raises InstanceNotFound."""
+
+    @abc.abstractmethod
+    def power_on(self, uuid: str) -> None:
+        """Start a stopped guest (no-op if running); raises InstanceNotFound."""
+
+    @abc.abstractmethod
+    def reboot(self, uuid: str, hard: bool) -> None:
+        """Reboot the guest: soft asks the guest, hard resets it; raises InstanceNotFound."""
+
+    @abc.abstractmethod
+    def destroy(self, uuid: str) -> None:
+        """Stop and undefine the guest and delete its disk; a missing guest is fine."""
+
+    def set_lifecycle_handler(self, handler: LifecycleHandler) -> None:
+        """Ask to be told when guests stop or crash on their own (optional for a driver)."""
+        del handler  # a driver without events never calls it
+
+    def close(self) -> None:
+        """Release the hypervisor connection."""
+        return None

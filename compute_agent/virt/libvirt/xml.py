@@ -1,0 +1,132 @@
+"""Libvirt XML documents as pure functions: domains, volumes, pools and test-driver nodes.
+
+No libvirt import: these are tested as text. One domain XML serves the test
+driver and real QEMU/KVM alike.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+import xml.etree.ElementTree as ET
+
+from compute_agent.virt.driver import GuestSpec
+
+# Namespace for the uuids of pools we generate, so a path always maps to the same pool uuid.
+_POOL_NS = uuid_mod.UUID("0b5b3c2e-6d0c-4f39-9d38-2f1a6f1f5c11")
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _render(root: ET.Element) -> str:
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
+
+
+def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str) -> str:
+    """Return the domain XML of a guest: virtio qcow2 disk, serial console to a file, balloon.
+
+    ``virt_type`` is ``kvm`` or ``qemu`` (software emulation); with a kernel
+    in ``spec`` the guest boots that kernel directly with ``spec.cmdline``.
+    """
+    if virt_type not in ("kvm", "qemu"):
+        raise ValueError(f"unsupported virt_type {virt_type!r}")
+    domain = ET.Element("domain", type=virt_type)
+    _sub(domain, "name", spec.domain_name)
+    _sub(domain, "uuid", spec.uuid)
+    _sub(domain, "memory", str(spec.memory_mb), unit="MiB")
+    _sub(domain, "currentMemory", str(spec.memory_mb), unit="MiB")
+    _sub(domain, "vcpu", str(spec.vcpus), placement="static")
+    os_el = _sub(domain, "os")
+    _sub(os_el, "type", "hvm", arch="x86_64", machine="pc")
+    if spec.kernel:
+        _sub(os_el, "kernel", spec.kernel)
+        if spec.initrd:
+            _sub(os_el, "initrd", spec.initrd)
+        if spec.cmdline:
+            _sub(os_el, "cmdline", spec.cmdline)
+    else:
+        _sub(os_el, "boot", dev="hd")
+    features = _sub(domain, "features")
+    _sub(features, "acpi")
+    _sub(features, "apic")
+    if virt_type == "kvm":
+        # Expose the host's CPU model; under emulation QEMU's default model is the safe choice.
+        _sub(domain, "cpu", mode="host-model")
+    _sub(domain, "clock", offset="utc")
+    _sub(domain, "on_poweroff", "destroy")
+    _sub(domain, "on_reboot", "restart")
+    _sub(domain, "on_crash", "destroy")
+    devices = _sub(domain, "devices")
+    disk = _sub(devices, "disk", type="file", device="disk")
+    _sub(disk, "driver", name="qemu", type="qcow2")
+    _sub(disk, "source", file=disk_path)
+    _sub(disk, "target", dev="vda", bus="virtio")
+    serial = _sub(devices, "serial", type="file")
+    _sub(serial, "source", path=spec.console_log, append="on")
+    _sub(serial, "target", port="0")
+    # The console mirrors serial port 0, as libvirt itself would write it.
+    console = _sub(devices, "console", type="file")
+    _sub(console, "source", path=spec.console_log, append="on")
+    _sub(console, "target", type="serial", port="0")
+    balloon = _sub(devices, "memballoon", model="virtio")
+    _sub(balloon, "stats", period="10")
+    return _render(domain)
+
+
+def volume_xml(name: str, capacity_bytes: int, backing_path: str, backing_format: str) -> str:
+    """Return the XML of a qcow2 volume layered copy-on-write over ``backing_path``."""
+    volume = ET.Element("volume")
+    _sub(volume, "name", name)
+    _sub(volume, "capacity", str(capacity_bytes), unit="bytes")
+    target = _sub(volume, "target")
+    _sub(target, "format", type="qcow2")
+    backing = _sub(volume, "backingStore")
+    _sub(backing, "path", backing_path)
+    _sub(backing, "format", type=backing_format)
+    return _render(volume)
+
+
+def pool_uuid(path: str) -> str:
+    """Return a stable uuid for the pool at ``path``."""
+    return str(uuid_mod.uuid5(_POOL_NS, path))
+
+
+def _pool_element(name: str, path: str) -> ET.Element:
+    pool = ET.Element("pool", type="dir")
+    _sub(pool, "name", name)
+    _sub(pool, "uuid", pool_uuid(path))
+    target = _sub(pool, "target")
+    _sub(target, "path", path)
+    return pool
+
+
+def pool_xml(name: str, path: str) -> str:
+    """Return the XML of a directory storage pool named ``name`` at ``path``."""
+    return _render(_pool_element(name, path))
+
+
+def node_xml(cpus: int, memory_mb: int, cpu_model: str, pool_name: str, pool_path: str,
+             mhz: int = 2400) -> str:
+    """Return a test-driver node document: a host with ``cpus`` cores, RAM and one disk pool.
+
+    The test driver reports ``nodes * sockets * cores * threads`` CPUs, so all
+    of them are cores of one socket.
+    """
+    if cpus < 1 or memory_mb < 1:
+        raise ValueError("a simulated host needs at least one CPU and some memory")
+    node = ET.Element("node")
+    cpu = _sub(node, "cpu")
+    _sub(cpu, "mhz", str(mhz))
+    _sub(cpu, "model", cpu_model)
+    _sub(cpu, "nodes", "1")
+    _sub(cpu, "sockets", "1")
+    _sub(cpu, "cores", str(cpus))
+    _sub(cpu, "threads", "1")
+    _sub(node, "memory", str(memory_mb * 1024))
+    node.append(_pool_element(pool_name, pool_path))
+    return _render(node)
