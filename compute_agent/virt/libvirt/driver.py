@@ -80,13 +80,16 @@ class LibvirtDriver(driver.ComputeDriver):
     """One libvirt connection and one disk pool; thread-safe like the connection itself."""
 
     def __init__(self, uri: str, virt_type: str, pool_name: str, pool_path: str,
-                 hostname: str | None = None, lifecycle_events: bool = True) -> None:
+                 hostname: str | None = None, lifecycle_events: bool = True,
+                 owner: str | None = None) -> None:
         libvirt.registerErrorHandler(_silence, None)
         self.uri = uri
         self.virt_type = virt_type
         self.pool_name = pool_name
         self.pool_path = pool_path
         self.hostname = hostname
+        # The agent's host: guests are tagged with it, and only tagged ones are ours.
+        self.owner = owner
         self._lifecycle_events = lifecycle_events
         self._handler: LifecycleHandler | None = None
         self._callback_id: int | None = None
@@ -168,9 +171,21 @@ class LibvirtDriver(driver.ComputeDriver):
         try:
             domains = self.conn().listAllDomains(0)
             return {d.UUIDString(): _POWER.get(d.state()[0], states.NOSTATE)
-                    for d in domains if d.name().startswith(_PREFIX)}
+                    for d in domains if self._owns(d)}
         except libvirt.libvirtError as exc:
             raise translate(exc, "listing domains") from exc
+
+    def _owns(self, dom: libvirt.virDomain) -> bool:
+        """True if the domain is one of this agent's guests (by name, then owner tag)."""
+        if not dom.name().startswith(_PREFIX):
+            return False
+        if self.owner is None:
+            return True
+        try:
+            metadata = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml.METADATA_NS, 0)
+        except libvirt.libvirtError:
+            return False  # untagged: not created by an agent of ours
+        return xml.owner_of(metadata) == self.owner
 
     def _domain(self, uuid: str) -> libvirt.virDomain:
         try:
@@ -214,7 +229,8 @@ class LibvirtDriver(driver.ComputeDriver):
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise translate(exc, f"looking up instance {spec.uuid}") from exc
             try:
-                dom = self.conn().defineXML(xml.domain_xml(spec, volume.path(), self.virt_type))
+                dom = self.conn().defineXML(xml.domain_xml(spec, volume.path(), self.virt_type,
+                                                               self.owner))
             except libvirt.libvirtError as exc2:
                 raise translate(exc2, f"defining instance {spec.uuid}") from exc2
         try:
@@ -299,7 +315,7 @@ class LibvirtDriver(driver.ComputeDriver):
         if event not in (libvirt.VIR_DOMAIN_EVENT_STOPPED, libvirt.VIR_DOMAIN_EVENT_CRASHED):
             return
         try:
-            if not dom.name().startswith(_PREFIX) or self._handler is None:
+            if self._handler is None or not self._owns(dom):
                 return
             power = states.CRASHED if event == libvirt.VIR_DOMAIN_EVENT_CRASHED else states.SHUTDOWN
             self._handler(dom.UUIDString(), power)

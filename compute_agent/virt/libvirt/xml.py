@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid as uuid_mod
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 
 from compute_agent.virt.driver import GuestSpec
 
@@ -27,17 +28,45 @@ def _render(root: ET.Element) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str) -> str:
+# Our element in a domain's <metadata>: which agent (host) owns the guest.
+METADATA_NS = "urn:cloud:instance:1"
+METADATA_PREFIX = "cloud"
+
+
+def owner_metadata(owner: str) -> str:
+    """Return the metadata element naming the owning agent, as libvirt stores it."""
+    return f'<instance xmlns="{METADATA_NS}"><owner>{escape(owner)}</owner></instance>'
+
+
+def owner_of(metadata: str) -> str | None:
+    """Return the owner named in our metadata element, or None if it names none."""
+    try:
+        root = ET.fromstring(metadata)
+    except ET.ParseError:
+        return None
+    owner = root.find(f"{{{METADATA_NS}}}owner")
+    if owner is None:
+        owner = root.find("owner")
+    return owner.text if owner is not None else None
+
+
+def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | None = None) -> str:
     """Return the domain XML of a guest: virtio qcow2 disk, serial console to a file, balloon.
 
     ``virt_type`` is ``kvm`` or ``qemu`` (software emulation); with a kernel
     in ``spec`` the guest boots that kernel directly with ``spec.cmdline``.
+    ``owner`` (the agent's host) is recorded in the domain's metadata so an
+    agent sharing a hypervisor never takes another agent's guest for its own.
     """
     if virt_type not in ("kvm", "qemu"):
         raise ValueError(f"unsupported virt_type {virt_type!r}")
     domain = ET.Element("domain", type=virt_type)
     _sub(domain, "name", spec.domain_name)
     _sub(domain, "uuid", spec.uuid)
+    if owner is not None:
+        metadata = _sub(domain, "metadata")
+        instance = _sub(metadata, f"{{{METADATA_NS}}}instance")
+        _sub(instance, f"{{{METADATA_NS}}}owner", owner)
     _sub(domain, "memory", str(spec.memory_mb), unit="MiB")
     _sub(domain, "currentMemory", str(spec.memory_mb), unit="MiB")
     _sub(domain, "vcpu", str(spec.vcpus), placement="static")

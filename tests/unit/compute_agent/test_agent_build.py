@@ -187,3 +187,28 @@ def test_four_simulated_hosts_in_one_process(cell):
         assert list(group.agents[host].env.driver.list_instances()) == [instance["uuid"]]
     for host in hosts:
         assert cell.node(host)["vcpus"] == 8
+
+
+def test_agent_ignores_guests_it_does_not_own(cell):
+    """Agents sharing one hypervisor never take each other's guests for their own."""
+    group: AgentGroup = cell.start_agents(["hv1"])
+    image = cell.upload_image(qcow2_bytes())
+    mine = build(cell, "hv1", image)
+    cell.updates.wait_for(lambda u: u["uuid"] == mine["uuid"] and u["vm_state"] == "active")
+    driver = group.agents["hv1"].env.driver
+    conn = driver.conn()
+    from compute_agent.virt.libvirt import xml as xmlmod
+
+    for n, owner in enumerate(["hv2", None]):
+        other = xmlmod.domain_xml(
+            xmlmod_spec(f"6f1c2d3e-0000-4000-8000-00000000010{n}"), "/nowhere.qcow2", "kvm",
+            owner=owner)
+        conn.defineXML(other).create()
+    assert list(driver.list_instances()) == [mine["uuid"]]
+
+
+def xmlmod_spec(uuid_: str):
+    from compute_agent.virt.driver import GuestSpec
+
+    return GuestSpec(uuid=uuid_, vcpus=1, memory_mb=64, disk_gb=1, image_path="/i",
+                     image_format="qcow2", console_log="/tmp/c.log")

@@ -84,3 +84,12 @@ def test_node_document_of_a_simulated_host():
 def test_guest_spec_round_trips_through_json():
     original = spec(kernel="/k", cmdline="x")
     assert GuestSpec.from_json(original.to_json()) == original
+
+
+def test_owner_is_recorded_in_metadata_and_read_back():
+    root = ET.fromstring(xml.domain_xml(spec(), "/disks/x.qcow2", "kvm", owner="hv<1>"))
+    owner = root.find(f"metadata/{{{xml.METADATA_NS}}}instance/{{{xml.METADATA_NS}}}owner")
+    assert owner is not None and owner.text == "hv<1>"
+    assert xml.owner_of(xml.owner_metadata("hv<1>")) == "hv<1>"
+    assert xml.owner_of("<instance/>") is None and xml.owner_of("not xml") is None
+    assert ET.fromstring(xml.domain_xml(spec(), "/d", "kvm")).find("metadata") is None
