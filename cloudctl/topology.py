@@ -43,13 +43,30 @@ class Topology:
     libvirt_uri: str = "test:///auto"
     virt_type: str = "kvm"
     transition_timeout: float = 600.0
+    # With a site, the compute cells hang below one site cell (top!site1!cellN).
+    site: bool = False
 
     @property
     def cells(self) -> list[CellPlan]:
         plans = [CellPlan("top", "top", "api", 0)]
+        parent = "top"
+        if self.site:
+            plans.append(CellPlan("site1", "top!site1", "site", -1))
+            parent = "top!site1"
         for i in range(1, self.compute_cells + 1):
-            plans.append(CellPlan(f"cell{i}", f"top!cell{i}", "compute", i))
+            plans.append(CellPlan(f"cell{i}", f"{parent}!cell{i}", "compute", i))
         return plans
+
+    @property
+    def compute_cell_plans(self) -> list[CellPlan]:
+        return [c for c in self.cells if c.type == "compute"]
+
+    def children_of(self, cell: CellPlan) -> list[CellPlan]:
+        return [c for c in self.cells if c.path.rpartition("!")[0] == cell.path]
+
+    def parent_of(self, cell: CellPlan) -> CellPlan:
+        parent_path = cell.path.rpartition("!")[0]
+        return next(c for c in self.cells if c.path == parent_path)
 
     def port(self, base: int, cell: CellPlan) -> int:
         return base + cell.index + self.port_offset
@@ -86,6 +103,8 @@ class Topology:
         """Return the YAML document of one cell."""
         top = self.cells[0]
         cell_dir = os.path.abspath(self.cell_dir(cell))
+        if cell.type == "site":
+            return self._site_config(cell, cell_dir)
         doc: dict[str, Any] = {
             "cell": {"name": cell.name, "type": cell.type},
             "database": {"url": self.database_url(cell)},
@@ -115,15 +134,16 @@ class Topology:
             doc["database"]["pool_size"] = 10
         if cell.type == "api":
             doc["cell"]["children"] = [
-                {"name": c.name, "broker_url": self.broker_url(c)} for c in self.cells[1:]]
+                {"name": c.name, "broker_url": self.broker_url(c)} for c in self.children_of(cell)]
             # The master image store serves the compute cells' caches, which
             # authenticate with their own cell's service accounts.
             doc["auth"]["trusted_issuers"] = [
                 {"issuer": c.path, "jwks_url": self.url(IDENTITY_PORT, c) + "/v3/OS-JWKS",
-                 "roles": ["service"], "services": ["images"]} for c in self.cells[1:]]
+                 "roles": ["service"], "services": ["images"]} for c in self.compute_cell_plans]
             doc["identity"]["password_hash_cost"] = 14
         else:
-            doc["cell"]["parent"] = {"path": top.path, "broker_url": self.broker_url(top)}
+            parent = self.parent_of(cell)
+            doc["cell"]["parent"] = {"path": parent.path, "broker_url": self.broker_url(parent)}
             doc["images"]["master_url"] = self.url(IMAGES_PORT, top)
             doc["images"]["cache_max_bytes"] = 20 * 2**30
             doc["scheduler"] = {"weigher": "spread", "cpu_allocation_ratio": 4.0,
@@ -134,9 +154,23 @@ class Topology:
                               "simulated_host": dict(self.simulated_host)}
         return doc
 
-    def hosts(self, cell: CellPlan) -> list[str]:
-        """Host names of a compute cell's simulated agents."""
-        return [f"{cell.name}-host-{i:03d}" for i in range(1, self.hosts_per_cell + 1)]
+    def _site_config(self, cell: CellPlan, cell_dir: str) -> dict[str, Any]:
+        """A site cell only routes: a database for its capacity table, a broker, no endpoints."""
+        parent = self.parent_of(cell)
+        doc: dict[str, Any] = {
+            "cell": {"name": cell.name, "type": "site",
+                     "parent": {"path": parent.path, "broker_url": self.broker_url(parent)},
+                     "children": [{"name": c.name, "broker_url": self.broker_url(c)}
+                                  for c in self.children_of(cell)]},
+            "database": {"url": self.database_url(cell)},
+            "broker": {"url": self.broker_url(cell)},
+            "state_dir": cell_dir,
+            "logging": {"level": "INFO"},
+        }
+        if self.deployed:
+            doc["logging"]["file"] = os.path.abspath(
+                os.path.join(self.state_dir, "logs", f"{cell.name}.log"))
+        return doc
 
     def clouds_yaml(self, admin_password: str, demo_password: str) -> dict[str, Any]:
         """Return clouds.yaml with an admin cloud and a member (demo project) cloud."""

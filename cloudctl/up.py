@@ -127,6 +127,8 @@ def prepare(topo: Topology) -> dict[str, Any]:
         configs[cell.name] = path
         conf = config_mod.load(path)
         migrate.upgrade(conf.database_url, conf.type)
+        if cell.type == "site":
+            continue
         db = Database(conf.database_url)
         try:
             accounts = {cell.service_user: _secret(topo, cell.service_user)}
@@ -163,8 +165,9 @@ def wait_ready(topo: Topology, configs: dict[str, str], is_alive: Any = None) ->
 
     deadline = time.monotonic() + READY_TIMEOUT
     top = topo.cells[0]
-    endpoints = [topo.url(IDENTITY_PORT, c) + "/v3" for c in topo.cells]
-    endpoints += [topo.url(IMAGES_PORT, c) + "/versions" for c in topo.cells]
+    served = [c for c in topo.cells if c.type != "site"]
+    endpoints = [topo.url(IDENTITY_PORT, c) + "/v3" for c in served]
+    endpoints += [topo.url(IMAGES_PORT, c) + "/versions" for c in served]
     endpoints.append(topo.url(API_PORT, top) + "/")
     pending = list(endpoints)
     while pending:
@@ -176,7 +179,7 @@ def wait_ready(topo: Topology, configs: dict[str, str], is_alive: Any = None) ->
         if pending:
             time.sleep(0.3)
     top_db = DATABASES.get(config_mod.load(configs[top.name]).database_url)
-    expected = {c.path for c in topo.cells[1:]}
+    expected = {c.path for c in topo.compute_cell_plans}
     while True:
         with top_db.session() as session:
             rows = session.execute(sa.select(ChildCapacity.cell_path, ChildCapacity.hosts_up)).all()
@@ -234,7 +237,8 @@ def _ready_line(topo: Topology, prepared: dict[str, Any]) -> str:
     mode = "deployed" if topo.deployed else "embedded"
     return (f"cloud ready ({mode}): compute {topo.url(API_PORT, top)}/v2.1, identity "
             f"{topo.url(IDENTITY_PORT, top)}/v3, images {topo.url(IMAGES_PORT, top)}; "
-            f"{topo.compute_cells} compute cells x {topo.hosts_per_cell} hosts; "
+            f"{topo.compute_cells} compute cells x {topo.hosts_per_cell} hosts"
+            f"{' below site1' if topo.site else ''}; "
             f"clouds.yaml: {prepared['clouds_yaml']} (clouds: admin, demo)")
 
 
@@ -248,6 +252,8 @@ def _daemon_builders(cell_type: str) -> list[tuple[str, Any]]:
     from images import cmd as images_cmd
     from scheduler import cmd as scheduler_cmd
 
+    if cell_type == "site":
+        return [("cloud-cells", cells_cmd.build)]
     builders: list[tuple[str, Any]] = [("cloud-identity", identity_cmd.build),
                                        ("cloud-images", images_cmd.build),
                                        ("cloud-cells", cells_cmd.build),
@@ -403,6 +409,8 @@ def up_parser() -> argparse.ArgumentParser:
                         help="prefix of database and virtual host names (default cloud)")
     parser.add_argument("--fresh", action="store_true",
                         help="discard the state directory (and deployed databases) first")
+    parser.add_argument("--site", action="store_true",
+                        help="put the compute cells below a site cell (top!site1!cellN)")
     parser.add_argument("--libvirt-uri", default="test:///auto",
                         help="hypervisor URI for every agent (default: simulated hosts)")
     parser.add_argument("--virt-type", choices=["kvm", "qemu"], default="kvm")
@@ -417,7 +425,7 @@ def topology_from_args(args: argparse.Namespace) -> Topology:
                     hosts_per_cell=args.hosts_per_cell, port_offset=args.port_offset,
                     deployed=args.deployed, db_url=args.db_url, rabbit_url=args.rabbit_url,
                     prefix=args.prefix, libvirt_uri=args.libvirt_uri, virt_type=args.virt_type,
-                    transition_timeout=args.transition_timeout)
+                    transition_timeout=args.transition_timeout, site=args.site)
 
 
 def main_up(argv: list[str]) -> int:
