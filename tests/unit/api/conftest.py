@@ -122,7 +122,8 @@ class FakeImages:
     def add(self, image_id: str, **fields: Any) -> dict[str, Any]:
         doc = {"id": image_id, "name": "cirros", "status": "active", "disk_format": "qcow2",
                "container_format": "bare", "min_disk": 0, "min_ram": 0, "size": 16 * 2**20,
-               "checksum": "abc", "visibility": "public", "os_distro": "cirros", **fields}
+               "checksum": "abc", "os_hash_algo": "sha512", "os_hash_value": "f" * 128,
+               "visibility": "public", "os_distro": "cirros", **fields}
         self.images[image_id] = doc
         return doc
 

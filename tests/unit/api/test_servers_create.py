@@ -56,6 +56,7 @@ def test_boot_writes_the_index_and_casts_to_the_scheduler(client, db, flavors, r
     assert request["image"] == {"id": IMAGE, "name": "cirros", "disk_format": "qcow2",
                                 "container_format": "bare", "min_disk": 0, "min_ram": 0,
                                 "size": 16 * 2**20, "checksum": "abc",
+                                "os_hash_algo": "sha512", "os_hash_value": "f" * 128,
                                 "properties": {"os_distro": "cirros"}}
     # The image was looked up with the caller's own token.
     assert images.calls == [(IMAGE, PROJECT_A, MEMBER_A["X-Auth-Token"])]
