@@ -58,6 +58,11 @@ class Topology:
         return plans
 
     @property
+    def simulated(self) -> bool:
+        """True when agents drive libvirt's test driver (many hosts per process)."""
+        return self.libvirt_uri == "test:///auto"
+
+    @property
     def compute_cell_plans(self) -> list[CellPlan]:
         return [c for c in self.cells if c.type == "compute"]
 

@@ -284,8 +284,10 @@ def run_embedded(topo: Topology) -> int:
         for cell in topo.cells:
             conf = config_mod.load(prepared["configs"][cell.name])
             for _name, build in _daemon_builders(cell.type):
+                # Simulated hosts are many per process; a real hypervisor has one agent.
                 args = argparse.Namespace(config=prepared["configs"][cell.name],
-                                          host=f"{cell.name}-host", simulate=topo.hosts_per_cell)
+                                          host=f"{cell.name}-host",
+                                          simulate=topo.hosts_per_cell if topo.simulated else 0)
                 started += service.start_all(build(conf, args))
         wait_ready(topo, prepared["configs"])
         seed(topo, prepared["configs"], prepared["admin_password"])
@@ -326,6 +328,9 @@ class Supervisor:
             for name, _build in _daemon_builders(cell.type):
                 if name != "cloud-compute":
                     self.spawn(name, cell.name)
+                    continue
+                if not self.topo.simulated:
+                    self.spawn(name, cell.name, ["--host", f"{cell.name}-host"])
                     continue
                 chunks = range(0, self.topo.hosts_per_cell, hosts_per_process)
                 for n, start in enumerate(chunks, 1):
@@ -442,6 +447,10 @@ def main_up(argv: list[str]) -> int:
 def _main_up(argv: list[str]) -> int:
     args = up_parser().parse_args(argv)
     topo = topology_from_args(args)
+    if not topo.simulated and topo.hosts_per_cell != 1:
+        print("cloudctl up: with a real hypervisor (--libvirt-uri) each compute cell has one "
+              "host: pass --hosts-per-cell 1", file=sys.stderr)
+        return 2
     if args.fresh:
         if topo.deployed:
             _drop_backing_stores(topo)

@@ -1,4 +1,10 @@
-"""`cloudctl cell list`: the cell tree with free capacity, children indented under parents."""
+"""`cloudctl cell list`: the cell tree with free capacity, children indented under parents.
+
+os-cells lists every cell flat, ordered by path, each with its ``parent``,
+its ``type`` and its own figures (a site or the API cell carries the sums of
+the compute cells below it), so the tree is rebuilt from the parent links
+and nothing is summed here.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,8 @@ from cloudctl.client import Resource
 from cloudctl.commands.common import Context, SubParsers
 from cloudctl.output import Column, Listing, Result, human_gb, human_mb
 
-SEPARATOR = "!"
 CAPACITY = ("vcpus_free", "vcpus_total", "ram_mb_free", "ram_mb_total", "disk_gb_free", "disk_gb_total",
-            "hosts_up", "hosts_total")
+            "hosts_up", "hosts_total", "hs06_free", "largest_free_ram_mb", "largest_free_vcpus")
 
 
 def _indented(row: Mapping[str, Any]) -> str:
@@ -23,60 +28,31 @@ COLUMNS = [Column("path", "Cell", _indented), Column("type", "Type"),
            Column("vcpus_free", "Free vCPUs"),
            Column("ram_mb_free", "Free RAM", lambda r: human_mb(r.get("ram_mb_free"))),
            Column("disk_gb_free", "Free Disk", lambda r: human_gb(r.get("disk_gb_free"))),
-           Column("hosts", "Hosts Up", lambda r: f"{r.get('hosts_up') or 0}/{r.get('hosts_total') or 0}")]
-MACHINE_KEYS = ["path", "name", "type", "depth", *CAPACITY, "reported_at"]
-
-
-def _flatten(cells: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
-    """Accept a flat list or one nested through ``children``."""
-    for cell in cells:
-        yield cell
-        yield from _flatten(c for c in cell.get("children") or [] if isinstance(c, Mapping))
+           Column("hosts", "Hosts Up", lambda r: f"{r.get('hosts_up') or 0}/{r.get('hosts_total') or 0}"),
+           Column("reported_at", "Reported")]
+MACHINE_KEYS = ["path", "name", "parent", "type", "depth", *CAPACITY, "reported_at"]
 
 
 def build_tree(cells: Iterable[Resource]) -> list[dict[str, Any]]:
-    """Return rows in tree order (parents before children, siblings by name) with ``depth``.
+    """Return the cells in tree order (parents first, siblings by name), each with its ``depth``.
 
-    Ancestors the API did not list are added; a cell without capacity figures
-    (the API stores them per compute cell only) shows the sum of its children.
+    A cell whose parent is not listed is shown as a root.
     """
-    nodes: dict[str, dict[str, Any]] = {}
-    for cell in _flatten(cells):
-        path = str(cell.get("path") or cell.get("cell_path") or cell.get("name"))
-        parts = path.split(SEPARATOR)
-        for depth in range(len(parts)):
-            ancestor = SEPARATOR.join(parts[: depth + 1])
-            nodes.setdefault(ancestor, {"path": ancestor, "name": parts[depth], "depth": depth,
-                                        "type": None, "reported_at": None})
-        node = nodes[path]
-        node.update({k: v for k, v in cell.items() if k in (*CAPACITY, "type", "reported_at")})
-    children: dict[str, list[str]] = {}
-    for path in nodes:
-        parent = path.rpartition(SEPARATOR)[0]
-        if parent:
-            children.setdefault(parent, []).append(path)
-
-    def fill(path: str) -> None:
-        node = nodes[path]
-        kids = sorted(children.get(path, []))
-        for kid in kids:
-            fill(kid)
-        for key in CAPACITY:
-            if kids and node.get(key) is None:
-                node[key] = sum(nodes[k].get(key) or 0 for k in kids)
-        if node["type"] is None:
-            node["type"] = "compute" if not kids else ("api" if node["depth"] == 0 else "site")
-
+    by_path = {str(c["path"]): {**c, "name": c.get("name") or str(c["path"]).rpartition("!")[2]}
+               for c in cells}
+    children: dict[str | None, list[str]] = {}
+    for path, cell in by_path.items():
+        parent = cell.get("parent")
+        children.setdefault(parent if parent in by_path and parent != path else None, []).append(path)
     rows: list[dict[str, Any]] = []
 
-    def walk(path: str) -> None:
-        rows.append(nodes[path])
-        for kid in sorted(children.get(path, [])):
-            walk(kid)
+    def walk(path: str, depth: int) -> None:
+        rows.append({**by_path[path], "depth": depth})
+        for kid in sorted(children.get(path, []), key=lambda p: by_path[p]["name"]):
+            walk(kid, depth + 1)
 
-    for root in sorted(p for p in nodes if SEPARATOR not in p):
-        fill(root)
-        walk(root)
+    for root in sorted(children.get(None, [])):
+        walk(root, 0)
     return rows
 
 

@@ -25,14 +25,20 @@ MACHINE_KEYS = ["cell", "host", "state", "status", "vcpus_used", "vcpus", "memor
 
 
 def summary(hypervisor: Resource) -> dict[str, Any]:
-    """Return a hypervisor's row: its cell comes from ``cell_path`` or a ``path@host`` service host."""
-    service_host = str((hypervisor.get("service") or {}).get("host") or "")
-    cell = hypervisor.get("cell_path") or hypervisor.get("cell")
-    host = hypervisor.get("hypervisor_hostname") or service_host
-    if "@" in service_host:
-        prefix, _, short = service_host.rpartition("@")
-        cell = cell or prefix
-        host = host if host != service_host else short
+    """Return a hypervisor's row: its cell from ``cell_path``, its host name without the cell prefix.
+
+    os-hypervisors names a host ``<cell path>@<host>``; ``cell_path`` (our
+    extension) says where the prefix ends, and an API without it is read by
+    splitting the name at its last ``@``.
+    """
+    name = str(hypervisor.get("hypervisor_hostname") or (hypervisor.get("service") or {}).get("host") or "")
+    cell = hypervisor.get("cell_path")
+    if cell and name.startswith(f"{cell}@"):
+        host = name[len(cell) + 1:]
+    elif not cell and "@" in name:
+        cell, _, host = name.rpartition("@")
+    else:
+        host = name
     row = {k: hypervisor.get(k) for k in MACHINE_KEYS}
     row.update(cell=cell, host=host)
     return row

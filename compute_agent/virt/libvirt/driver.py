@@ -12,6 +12,7 @@ import os
 import struct
 import threading
 import time
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import libvirt  # type: ignore[import-untyped]
@@ -142,12 +143,25 @@ class LibvirtDriver(driver.ComputeDriver):
                 pool.setAutostart(1)
             except libvirt.libvirtError as exc2:
                 raise translate(exc2, f"defining pool {self.pool_name}") from exc2
+        else:
+            self._check_pool_path(pool)
         try:
             if not pool.isActive():
                 pool.create(0)
         except libvirt.libvirtError as exc:
             raise translate(exc, f"starting pool {self.pool_name}") from exc
         return pool
+
+    def _check_pool_path(self, pool: libvirt.virStoragePool) -> None:
+        """Refuse a pool of our name that points elsewhere: disks would land in the wrong place."""
+        try:
+            target = ET.fromstring(pool.XMLDesc(0)).findtext("target/path")
+        except (libvirt.libvirtError, ET.ParseError) as exc:
+            raise HypervisorError(f"cannot read pool {self.pool_name}: {exc}") from exc
+        if target and os.path.realpath(target) != os.path.realpath(self.pool_path):
+            raise HypervisorError(
+                f"libvirt pool {self.pool_name} points to {target}, not {self.pool_path}; "
+                f"another state directory uses this host name (undefine the pool to move it)")
 
     def _pool(self) -> libvirt.virStoragePool:
         try:

@@ -50,8 +50,10 @@ def test_hypervisor_list_and_detail(client, db):
         "free_disk_gb": 1960}
     assert json.loads(detail["cpu_info"])["model"] == "Broadwell"
     assert detail["service"]["host"] == "top!cell1@host-001"
+    assert detail["cell_path"] == "top!cell1"
     shown = client.get("/v2.1/os-hypervisors/top!site!cell3@host-001", headers=ADMIN)
     assert shown.status_code == 200 and shown.json["hypervisor"]["status"] == "disabled"
+    assert shown.json["hypervisor"]["cell_path"] == "top!site!cell3"
     assert client.get("/v2.1/os-hypervisors/top!cell9@x", headers=ADMIN).status_code == 404
     stats = client.get("/v2.1/os-hypervisors/statistics", headers=ADMIN).json["hypervisor_statistics"]
     assert stats["count"] == 3 and stats["vcpus"] == 96 and stats["running_vms"] == 4
@@ -78,3 +80,37 @@ def test_cell_tree(client, db):
     assert cells["top"]["parent"] is None
     assert cells["top"]["reported_at"] == "2030-01-01T12:00:05Z"  # the oldest report below
     assert cells["top!cell2"]["type"] == "unknown" and cells["top!cell2"]["reported_at"] is None
+
+
+CELL_KEYS = {"path", "name", "parent", "type", "vcpus_free", "ram_mb_free", "disk_gb_free", "vcpus_total",
+             "ram_mb_total", "disk_gb_total", "hosts_up", "hosts_total", "hs06_free", "largest_free_ram_mb",
+             "largest_free_vcpus", "reported_at"}
+
+
+def test_cell_tree_format_is_the_documented_one(client, db):
+    seed(db)
+    add_capacity(db, "elsewhere!cellx", [host("h")])  # not below this cell: left out
+    body = client.get("/v2.1/os-cells", headers=ADMIN).json
+    assert set(body) == {"cells"}
+    assert all(set(cell) == CELL_KEYS for cell in body["cells"])
+    paths = [c["path"] for c in body["cells"]]
+    assert "elsewhere!cellx" not in paths
+    # Every cell comes after its parent, and its parent is listed.
+    for index, cell in enumerate(body["cells"]):
+        assert cell["parent"] is None or cell["parent"] in paths[:index]
+    site = next(c for c in body["cells"] if c["path"] == "top!site")
+    assert (site["largest_free_vcpus"], site["hosts_up"], site["hs06_free"]) == (30, 1, 10.0)
+
+
+def test_hypervisor_detail_keeps_the_nova_fields():
+    from api.views import hypervisors as views
+
+    (entry,) = views.hosts([{"cell_path": "top!c1", "capabilities": {"hosts": [host("h", cell_path="x")]}}])
+    detail = views.detail(entry)
+    assert detail["cell_path"] == "top!c1"  # the report's path, not whatever the host entry said
+    nova = {"id", "hypervisor_hostname", "state", "status", "vcpus", "vcpus_used", "memory_mb",
+            "memory_mb_used", "local_gb", "local_gb_used", "free_ram_mb", "free_disk_gb",
+            "disk_available_least", "current_workload", "running_vms", "hypervisor_type",
+            "hypervisor_version", "host_ip", "cpu_info", "service"}
+    assert set(detail) == nova | {"cell_path"}
+    assert set(views.summary(entry)) == {"id", "hypervisor_hostname", "state", "status"}

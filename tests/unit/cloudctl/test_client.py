@@ -231,10 +231,17 @@ def test_image_upload_streams_a_file_and_lists_across_pages(fake_cloud, client, 
 
 
 def test_hypervisors_and_cells(fake_cloud, client):
-    fake_cloud.hypervisors = [{"id": 1, "hypervisor_hostname": "h1", "state": "up", "status": "enabled"}]
-    fake_cloud.cells = [{"path": "top!cell1", "vcpus_free": 4}]
-    assert client.hypervisors.list()[0]["hypervisor_hostname"] == "h1"
-    assert client.cells.list() == [{"path": "top!cell1", "vcpus_free": 4}]
+    fake_cloud.hypervisors = [{"id": "top!c1@h1", "hypervisor_hostname": "top!c1@h1", "cell_path": "top!c1",
+                               "state": "up", "status": "enabled"}]
+    cells = [{"path": "top", "name": "top", "parent": None, "type": "api", "vcpus_free": 4},
+             {"path": "top!c1", "name": "c1", "parent": "top", "type": "compute", "vcpus_free": 4}]
+    fake_cloud.cells = cells
+    assert client.hypervisors.list()[0]["cell_path"] == "top!c1"
+    assert client.cells.list() == cells
+    for wrong in ([{"cell_path": "top!c1"}], [{"path": "top"}], {"top": {}}, ["top"]):
+        fake_cloud.cells = wrong
+        with pytest.raises(CloudError, match="os-cells"):
+            client.cells.list()
 
 
 def test_secrets_stay_out_of_logs_and_reprs(fake_cloud, client, caplog):

@@ -192,19 +192,29 @@ def test_image_create_with_file_and_upload(capsys, cloud, tmp_path):
 
 
 def test_cell_and_host_lists(capsys, cloud):
-    cloud.cells = [{"path": "top!cell1", "vcpus_free": 10, "ram_mb_free": 4096, "disk_gb_free": 100,
-                    "hosts_up": 2, "hosts_total": 2},
-                   {"path": "top!cell2", "vcpus_free": 0, "ram_mb_free": 0, "disk_gb_free": 0,
-                    "hosts_up": 0, "hosts_total": 1}]
-    cloud.hypervisors = [{"id": 1, "hypervisor_hostname": "h1", "cell_path": "top!cell2", "state": "down",
-                          "status": "enabled", "vcpus": 4, "vcpus_used": 0, "memory_mb": 4096,
-                          "memory_mb_used": 0, "local_gb": 10, "local_gb_used": 0, "running_vms": 0}]
+    figures = {"ram_mb_free": 4096, "disk_gb_free": 100, "reported_at": "2030-01-01T12:00:00Z"}
+    cloud.cells = [{"path": "top", "name": "top", "parent": None, "type": "api", "vcpus_free": 10,
+                    "hosts_up": 2, "hosts_total": 3, **figures},
+                   {"path": "top!cell1", "name": "cell1", "parent": "top", "type": "compute",
+                    "vcpus_free": 10, "hosts_up": 2, "hosts_total": 2, **figures},
+                   {"path": "top!cell2", "name": "cell2", "parent": "top", "type": "unknown",
+                    "vcpus_free": 0, "hosts_up": 0, "hosts_total": 1, "reported_at": None}]
+    cloud.hypervisors = [{"id": "top!cell2@h1", "hypervisor_hostname": "top!cell2@h1",
+                          "cell_path": "top!cell2", "state": "down", "status": "enabled", "vcpus": 4,
+                          "vcpus_used": 0, "memory_mb": 4096, "memory_mb_used": 0, "local_gb": 10,
+                          "local_gb_used": 0, "running_vms": 0}]
     code, out, _ = run(capsys, "cell", "list")
     lines = out.splitlines()
-    assert code == 0 and lines[2].startswith("top ") and lines[2].rstrip().endswith("2/3")
-    assert lines[3].startswith("  cell1 ")
+    assert code == 0 and lines[2].startswith("top ") and "2/3" in lines[2]
+    assert lines[3].startswith("  cell1 ") and lines[4].startswith("  cell2 ") and "unknown" in lines[4]
     code, out, _ = run(capsys, "host", "list", "-f", "json")
-    assert json.loads(out)[0]["cell"] == "top!cell2"
+    assert code == 0 and (json.loads(out)[0]["cell"], json.loads(out)[0]["host"]) == ("top!cell2", "h1")
+
+
+def test_cell_list_refuses_an_answer_in_another_format(capsys, cloud):
+    cloud.cells = [{"cell_path": "top!cell1", "vcpus_free": 4}]
+    code, out, err = run(capsys, "cell", "list")
+    assert code == 1 and out == "" and "os-cells" in err
 
 
 def test_debug_logs_requests_but_no_secrets(capsys, cloud):

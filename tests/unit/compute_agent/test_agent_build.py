@@ -212,3 +212,14 @@ def xmlmod_spec(uuid_: str):
 
     return GuestSpec(uuid=uuid_, vcpus=1, memory_mb=64, disk_gb=1, image_path="/i",
                      image_format="qcow2", console_log="/tmp/c.log")
+
+
+def test_pool_of_our_name_pointing_elsewhere_is_refused(cell, tmp_path):
+    from compute_agent.virt.driver import HypervisorError
+
+    group: AgentGroup = cell.start_agents(["hv1"])
+    driver = group.agents["hv1"].env.driver
+    driver._ensure_pool()  # its own path: fine
+    driver.pool_path = str(tmp_path / "elsewhere")
+    with pytest.raises(HypervisorError, match="points to"):
+        driver._ensure_pool()
