@@ -104,7 +104,8 @@ class Cloud:
             if ppid != self.proc.pid:
                 continue
             args = [a.decode() for a in cmdline if a]
-            name = os.path.basename(args[1] if args[0].endswith("python") else args[0])
+            interpreted = "python" in os.path.basename(args[0]) and len(args) > 1
+            name = os.path.basename(args[1] if interpreted else args[0])
             config = Path(args[args.index("--config") + 1]).stem if "--config" in args else "?"
             tag = f"{name}[{config}]"
             if "--host" in args:
@@ -121,6 +122,18 @@ class Cloud:
                         out[tag] = round(int(line.split()[1]) / 1024, 1)
             except OSError:
                 pass
+        return out
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each daemon has used so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for tag, pid in self.daemon_pids().items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[tag] = (int(fields[11]) + int(fields[12])) / ticks
         return out
 
     def stop(self) -> None:
@@ -294,7 +307,10 @@ def main() -> int:
         storm = Storm(catalog["compute"], catalog["image"], user_token, admin_token, args.clients)
         results = []
         for n in sizes:
+            cpu0 = cloud.cpu_seconds()
             result = storm.run(n)
+            cpu1 = cloud.cpu_seconds()
+            result["cpu_seconds"] = {k: round(cpu1[k] - cpu0.get(k, 0.0), 2) for k in cpu1}
             results.append(result)
             print(f"N={n}: boot {result['boot_per_s']}/s ({result['boot_seconds']} s), delete "
                   f"{result['delete_per_s']}/s, errors {result['errors']}; API p50 "
@@ -304,6 +320,9 @@ def main() -> int:
                   f"statements/boot; {result['hosts_used']} hosts, max/mean "
                   f"{result['max_host_over_mean']}; GET /servers/detail?limit=100 p99 "
                   f"{result['list_detail_limit100_p99_ms']} ms", flush=True)
+            busiest = sorted(result["cpu_seconds"].items(), key=lambda kv: -kv[1])
+            print("  CPU seconds by daemon (boot + list + delete): "
+                  + ", ".join(f"{k} {v}" for k, v in busiest), flush=True)
         rss = cloud.peak_rss_mb()
         print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in rss.items()))
         summary = dict(results[-1])

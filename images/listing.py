@@ -1,19 +1,46 @@
-"""Query parameters of GET /v2/images turned into a validated ListQuery."""
+"""Query parameters of GET /v2/images turned into a validated ListQuery, and the page they select.
+
+Glance's ``in:`` operator (``id=in:<id1>,<id2>``, ``name=in:a,"b,c"``) asks
+for images matching any of several values; the registry answers equality
+filters, so an ``in:`` list is answered as the union of one registry query
+per value of the shortest list, ordered and paged here. The values are few
+(they come from a URL) and an id matches at most one row.
+"""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
 from werkzeug.datastructures import MultiDict
 
-from cells.exception import BadRequest
+from cells.context import RequestContext
+from cells.db.image_models import Image
+from cells.exception import BadRequest, NotFound
 from images import schemas
-from images.registry import EQUALITY_FILTERS, SORT_KEYS, ListQuery
+from images.registry import EQUALITY_FILTERS, SORT_KEYS, ListQuery, Registry, is_uuid, normalize_id
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
+# Values one in: list may hold: each costs a query of the shortest list.
+MAX_IN_VALUES = 250
+IN_PREFIX = "in:"
 _DIRECTIONS = ("asc", "desc")
 # Parameters with a meaning of their own; any other is a property filter.
 _CONTROL = frozenset({"limit", "marker", "sort_key", "sort_dir", "sort", "tag", "size_min", "size_max",
                       "member_status", "os_hidden", "protected", "changes-since"})
+
+
+@dataclass
+class ListRequest:
+    """A parsed list request: the registry query and the ``in:`` lists (filter -> any of values)."""
+
+    query: ListQuery
+    any_of: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _int(args: MultiDict[str, str], name: str, minimum: int = 0) -> int | None:
@@ -58,22 +85,47 @@ def _sort(args: MultiDict[str, str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_list_query(args: MultiDict[str, str]) -> ListQuery:
-    """Return the ListQuery of a list request; raises BadRequest for a bad parameter."""
+def _in_values(key: str, raw: str) -> list[str]:
+    """The distinct values of ``in:v1,"v,2"`` (double quotes protect commas, as in Glance)."""
+    if key == "visibility":
+        raise BadRequest("The in: operator is not supported for visibility.")
+    try:
+        values = next(csv.reader([raw[len(IN_PREFIX):]], strict=True), [])
+    except csv.Error as exc:
+        raise BadRequest(f"Invalid {key} filter: {exc}") from exc
+    if len(values) > MAX_IN_VALUES:
+        raise BadRequest(f"The in: list of {key} holds {len(values)} values; at most {MAX_IN_VALUES}.")
+    if key == "id":
+        # Ids are stored in canonical form; anything else cannot match an image.
+        values = [normalize_id(v) for v in values if is_uuid(v)]
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def _check_status(values: Iterable[str]) -> None:
+    for status in values:
+        if status not in schemas.STATUSES:
+            raise BadRequest(f"Invalid status value: {status}")
+
+
+def parse_list_query(args: MultiDict[str, str]) -> ListRequest:
+    """Return the ListRequest of a list request; raises BadRequest for a bad parameter."""
     limit = _int(args, "limit")
     query = ListQuery(limit=min(MAX_LIMIT, DEFAULT_LIMIT if limit is None else limit),
                       marker=args.get("marker") or None, sort=_sort(args),
                       size_min=_int(args, "size_min"), size_max=_int(args, "size_max"),
                       tags=args.getlist("tag"))
+    parsed = ListRequest(query)
     for key in EQUALITY_FILTERS:
-        if key in args:
+        if key not in args:
+            continue
+        if args[key].startswith(IN_PREFIX):
+            parsed.any_of[key] = _in_values(key, args[key])
+        else:
             query.filters[key] = args[key]
     visibility = query.filters.get("visibility")
     if visibility is not None and visibility not in (*schemas.VISIBILITIES, "all"):
         raise BadRequest(f"Invalid visibility value: {visibility}")
-    status = query.filters.get("status")
-    if status is not None and status not in schemas.STATUSES:
-        raise BadRequest(f"Invalid status value: {status}")
+    _check_status([query.filters["status"]] if "status" in query.filters else parsed.any_of.get("status", []))
     if "protected" in args:
         if args["protected"] not in ("true", "false"):
             raise BadRequest("protected param must be true or false")
@@ -81,4 +133,53 @@ def parse_list_query(args: MultiDict[str, str]) -> ListQuery:
     for key in args:
         if key not in _CONTROL and key not in EQUALITY_FILTERS:
             query.properties[key] = args[key]
-    return query
+    return parsed
+
+
+def page(registry: Registry, ctx: RequestContext, parsed: ListRequest) -> tuple[list[Image], str | None]:
+    """Return one page of visible images and the next page's marker (None at the end).
+
+    Raises BadRequest for a marker the caller cannot see, or an ``in:`` value
+    matching more than MAX_LIMIT images.
+    """
+    query = parsed.query
+    if not parsed.any_of:
+        return registry.page(ctx, query)
+    # The shortest list drives the queries; the others are checked on the rows.
+    driver = min(parsed.any_of, key=lambda k: len(parsed.any_of[k]))
+    found: dict[str, Image] = {}
+    for value in parsed.any_of[driver]:
+        one = dataclasses.replace(query, filters={**query.filters, driver: value}, marker=None,
+                                  limit=MAX_LIMIT)
+        rows, more = registry.page(ctx, one)
+        if more is not None:
+            raise BadRequest(f"More than {MAX_LIMIT} images match {driver}={value}; narrow the filter.")
+        found.update((img.id, img) for img in rows
+                     if all(getattr(img, k) in vs for k, vs in parsed.any_of.items()))
+    return _slice(registry, ctx, list(found.values()), query)
+
+
+def _sort_value(img: Image, key: str) -> Any:
+    value = getattr(img, key)
+    return SORT_KEYS[key] if value is None else value
+
+
+def _slice(registry: Registry, ctx: RequestContext, rows: list[Image],
+           query: ListQuery) -> tuple[list[Image], str | None]:
+    """Order ``rows`` by the query's sort keys and cut the page after its marker."""
+    marker: Image | None = None
+    if query.marker is not None:
+        try:
+            marker = registry.get(ctx, query.marker)
+        except NotFound as exc:
+            raise BadRequest(f"Invalid marker: image {query.marker} could not be found.") from exc
+        if all(img.id != marker.id for img in rows):
+            rows.append(marker)  # only as a position in the order
+    # Stable sorts, last key first; the sort always ends with the unique id.
+    for key, direction in reversed(query.sort):
+        rows.sort(key=functools.partial(_sort_value, key=key), reverse=direction == "desc")
+    if marker is not None:
+        start = next(i for i, img in enumerate(rows) if img.id == marker.id)
+        rows = rows[start + 1:]
+    chunk = rows[:query.limit]
+    return chunk, chunk[-1].id if len(rows) > query.limit else None

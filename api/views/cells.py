@@ -29,12 +29,18 @@ def _entry(path: str, cell_type: str) -> dict[str, Any]:
 
 def cell_tree(root: str, root_type: str, children: Iterable[str],
               reports: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:
-    """Return {"cells": [...]} ordered by path: ``root``, its configured ``children`` and every reporter."""
+    """Return {"cells": [...]}: ``root``, its configured ``children`` and every reporter below it.
+
+    Ordered by path, which puts every cell right after its parent. The
+    format is stated in docs/architecture.md ("HTTP APIs served").
+    """
     entries: dict[str, dict[str, Any]] = {root: _entry(root, root_type)}
     for child in children:
         entries[child] = _entry(child, "child")
     for report in reports:
         path = report["cell_path"]
+        if path == root or not tree.is_below(path, root):
+            continue  # not a cell of this subtree: nothing to hang it on
         leaf = entries.setdefault(path, _entry(path, "compute"))
         leaf["type"] = "compute"
         for key in SUMMED + LARGEST:

@@ -2,7 +2,8 @@
 
 A hypervisor's id and name are its host name prefixed by its cell's path,
 ``top!cell1@host-001``, as cells did in Nova: host names need only be
-unique within a cell.
+unique within a cell. The detail view adds ``cell_path`` (our extension), so
+clients need not split the name.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _int(value: Any) -> int:
 
 
 def hosts(reports: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
-    """Flatten the reports into host entries carrying their prefixed id."""
+    """Flatten the reports into host entries carrying their cell's path and prefixed id."""
     result = []
     for report in reports:
         capabilities = report["capabilities"] or {}
@@ -27,16 +28,20 @@ def hosts(reports: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
         for host in entries if isinstance(entries, list) else []:
             if not isinstance(host, dict) or not isinstance(host.get("host"), str):
                 continue
-            result.append({**host, "id": f"{report['cell_path']}{CELL_HOST_SEPARATOR}{host['host']}"})
+            cell_path = report["cell_path"]
+            result.append({**host, "cell_path": cell_path,
+                           "id": f"{cell_path}{CELL_HOST_SEPARATOR}{host['host']}"})
     return result
 
 
 def summary(host: Mapping[Any, Any]) -> dict[str, Any]:
+    """The list view: the four fields Compute 2.1 shows for a hypervisor."""
     return {"id": host["id"], "hypervisor_hostname": host["id"],
             "state": host.get("state", "down"), "status": host.get("status", "disabled")}
 
 
 def detail(host: Mapping[Any, Any]) -> dict[str, Any]:
+    """The detail and show view: Compute 2.1's fields plus ``cell_path``."""
     vcpus, memory_mb, local_gb = _int(host.get("vcpus")), _int(host.get("memory_mb")), \
         _int(host.get("local_gb"))
     memory_used, local_used = _int(host.get("memory_mb_used")), _int(host.get("local_gb_used"))
@@ -62,6 +67,7 @@ def detail(host: Mapping[Any, Any]) -> dict[str, Any]:
         # Compute 2.1 carries cpu_info as a JSON string.
         "cpu_info": json.dumps(cpu_info),
         "service": {"host": host["id"], "id": host["id"], "disabled_reason": None},
+        "cell_path": host["cell_path"],
     }
 
 

@@ -9,11 +9,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from cells.db.image_models import Image
 from cells.exception import BadRequest, Forbidden
+from images import listing, policy, runtime, schemas, views
 from images import patch as patch_mod
-from images import policy, runtime, schemas, views
 from images.errors import UnsupportedMediaType
 from images.handlers.common import json_body
-from images.listing import parse_list_query
 from images.schemas import check_settable, unique
 
 LOG = logging.getLogger(__name__)
@@ -55,8 +54,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
 @bp.get("/v2/images")
 def index() -> Response:
     rt, ctx = runtime.current(), runtime.context()
-    query = parse_list_query(request.args)
-    imgs, next_marker = rt.registry.page(ctx, query)
+    imgs, next_marker = listing.page(rt.registry, ctx, listing.parse_list_query(request.args))
     return jsonify(views.images(imgs, list(request.args.items(multi=True)), next_marker))
 
 
