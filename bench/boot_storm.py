@@ -60,9 +60,14 @@ def questions() -> int:
 
 
 class Cloud:
-    """A deployed cloud started for the benchmark, stopped at the end."""
+    """A deployed cloud started for the benchmark (stopped at the end), or one already running."""
 
-    def __init__(self, hosts_per_cell: int) -> None:
+    def __init__(self, hosts_per_cell: int, running: str | None = None) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        if running:
+            self.state = Path(running).resolve()
+            self.clouds = yaml.safe_load((self.state / "clouds.yaml").read_text())["clouds"]
+            return
         self.state = Path(tempfile.mkdtemp(prefix="boot-storm-"))
         self.prefix = f"bench{uuid.uuid4().hex[:6]}"
         cmd = [CLOUDCTL, "up", "--deployed", "--fresh", "--state-dir", str(self.state),
@@ -90,20 +95,19 @@ class Cloud:
         self.clouds = yaml.safe_load((self.state / "clouds.yaml").read_text())["clouds"]
 
     def daemon_pids(self) -> dict[str, int]:
-        """Daemon name (with cell) -> pid, from the launcher's children."""
+        """Daemon name (with cell) -> pid: processes whose --config lies in our state dir."""
         pids: dict[str, int] = {}
+        etc = str(self.state / "etc") + os.sep
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                stat = (entry / "stat").read_text()
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid != self.proc.pid:
-                continue
             args = [a.decode() for a in cmdline if a]
+            if "--config" not in args or not args[args.index("--config") + 1].startswith(etc):
+                continue
             interpreted = "python" in os.path.basename(args[0]) and len(args) > 1
             name = os.path.basename(args[1] if interpreted else args[0])
             config = Path(args[args.index("--config") + 1]).stem if "--config" in args else "?"
@@ -137,6 +141,8 @@ class Cloud:
         return out
 
     def stop(self) -> None:
+        if self.proc is None:
+            return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -297,9 +303,16 @@ def main() -> int:
     parser.add_argument("--sizes", default="50,500", help="comma-separated N (default 50,500)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent API clients")
     parser.add_argument("--hosts-per-cell", type=int, default=50)
+    parser.add_argument("--running", metavar="STATE_DIR",
+                        help="use a deployed cloud already running from STATE_DIR "
+                             "(with --port-offset) instead of starting one")
+    parser.add_argument("--port-offset", type=int, default=None)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    cloud = Cloud(args.hosts_per_cell)
+    global PORT_OFFSET
+    if args.port_offset is not None:
+        PORT_OFFSET = args.port_offset
+    cloud = Cloud(args.hosts_per_cell, args.running)
     try:
         identity = f"http://127.0.0.1:{5000 + PORT_OFFSET}/v3"
         user_token, catalog = token(identity, cloud.clouds["demo"]["auth"])

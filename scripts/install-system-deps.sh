@@ -48,3 +48,8 @@ if ! rabbitmqctl -q status >/dev/null 2>&1; then
 fi
 mariadb-admin -uroot ping >/dev/null
 rabbitmqctl -q status >/dev/null
+# The deployed topology runs ~20 processes per cloud, each with a connection pool,
+# and the tests run a few clouds in turn: the default of 151 connections is too few.
+if [ "$(mariadb -uroot -N -e 'SELECT @@max_connections')" -lt 1000 ]; then
+  mariadb -uroot -e "SET GLOBAL max_connections = 1000"
+fi

@@ -28,8 +28,8 @@ T = TypeVar("T")
 
 # MariaDB/MySQL error codes worth retrying: deadlock, lock wait timeout.
 _RETRYABLE_MYSQL = {1213, 1205}
-# Connection lost / server gone: retried too, the pool reconnects.
-_RECONNECT_MYSQL = {2006, 2013, 2003}
+# Connection lost, server gone or briefly out of connections: retried too, the pool reconnects.
+_RECONNECT_MYSQL = {2006, 2013, 2003, 1040}
 
 
 class Database:
