@@ -136,9 +136,10 @@ class Topology:
         if self.deployed:
             doc["logging"]["file"] = os.path.abspath(
                 os.path.join(self.state_dir, "logs", f"{cell.name}.log"))
-            # Seventeen processes share one MariaDB here: keep idle pools small.
-            doc["database"]["pool_size"] = 4
-            doc["database"]["max_overflow"] = 16
+            # Enough pooled connections that request bursts reuse them rather than
+            # open new ones; MariaDB's max_connections must allow ~20 per process.
+            doc["database"]["pool_size"] = 10
+            doc["database"]["max_overflow"] = 10
         if cell.type == "api":
             doc["cell"]["children"] = [
                 {"name": c.name, "broker_url": self.broker_url(c)} for c in self.children_of(cell)]
