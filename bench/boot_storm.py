@@ -259,7 +259,7 @@ class Storm:
             results = list(pool.map(lambda i: self.boot_one(i, run), range(n)))
         accepted = {sid: at for sid, at in results if sid}
         booted = self.wait(set(accepted), lambda v: bool(v) and v["status"] in ("ACTIVE", "ERROR"),
-                           timeout=max(120, n))
+                           timeout=max(60, n / 5))
         t_boot = time.monotonic() - t0
         q1 = questions()
         active = [sid for sid, v in booted.items() if v.get("status") == "ACTIVE"]
@@ -286,7 +286,7 @@ class Storm:
         with futures.ThreadPoolExecutor(self.clients) as pool:
             deleted = list(pool.map(self.delete_one, list(accepted)))
         self.wait(set(accepted), lambda v: v is not None and v["status"] == "DELETED",
-                  timeout=max(120, n))
+                  timeout=max(60, n / 5))
         t_delete = time.monotonic() - t1
         mean = len(active) / max(1, len(per_host))
         return {

@@ -5,6 +5,10 @@ reordered or duplicated messages never move an instance backwards. Sync
 updates (a periodic re-send of a cell's truth) also apply at an equal
 version, which clears a task state the index set for an action whose message
 was lost.
+
+The index's ``updated_at`` is when the API cell learned of a newer version,
+not when the cell made it: an update that arrives late must still show up
+for clients polling with ``changes-since``.
 """
 
 from __future__ import annotations
@@ -30,14 +34,21 @@ def apply_updates(db: Database, updates: list[dict[str, Any]]) -> int:
 
     def work(session: Session) -> int:
         changed = 0
+        now = utcnow()
         for update in live:
             values = instances.to_index_values(update)
+            values.pop("updated_at", None)
             newer = (InstanceIndex.version <= update["version"] if update.get("sync")
                      else InstanceIndex.version < update["version"])
+            # updated_at first: MariaDB evaluates SET left to right, so the CASE
+            # must see the row's old version.
+            stamp = sa.case((InstanceIndex.version < update["version"], now),
+                            else_=InstanceIndex.updated_at)
             result = session.execute(
                 sa.update(InstanceIndex)
                 .where(InstanceIndex.uuid == update["uuid"], newer)
-                .values(**values)
+                .ordered_values((InstanceIndex.updated_at, stamp),
+                                *((getattr(InstanceIndex, k), v) for k, v in values.items()))
             )
             changed += result.rowcount
         return changed

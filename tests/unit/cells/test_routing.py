@@ -212,3 +212,33 @@ def test_deadline_resolution_in_compute_cell(tree):
     assert row.vm_state == "error" and row.version == 2 and "deadline" in row.fault["message"]
     assert row.host is None
     assert (node.vcpus_used, node.memory_mb_used, node.running_vms) == (0, 0, 0)
+
+
+def test_index_updated_at_is_when_the_index_learned_of_a_change(sqlite_db):
+    from cells import index
+
+    db = sqlite_db("api")
+    uid = str(uuid.uuid4())
+    _index_row(db, uid)
+    late = _update(uid, 2, "active")
+    late["updated_at"] = "2000-01-01T00:00:00"
+    before = utcnow().replace(microsecond=0)
+    index.apply_updates(db, [late])
+    with db.session() as s:
+        stamped = s.get(api_models.InstanceIndex, uid).updated_at
+    assert stamped >= before
+    index.apply_updates(db, [late | {"sync": True}])  # same version again: nothing changed
+    with db.session() as s:
+        assert s.get(api_models.InstanceIndex, uid).updated_at == stamped
+
+
+def test_index_stamp_on_mariadb(mariadb_db):
+    from cells import index
+
+    db = mariadb_db("api")
+    uid = str(uuid.uuid4())
+    _index_row(db, uid)
+    index.apply_updates(db, [_update(uid, 5, "active") | {"updated_at": "2000-01-01T00:00:00"}])
+    with db.session() as s:
+        row = s.get(api_models.InstanceIndex, uid)
+    assert row.version == 5 and row.updated_at.year > 2000
