@@ -235,8 +235,10 @@ class Storm:
         while time.monotonic() < deadline:
             now = time.time()
             params = {"changes-since": since} if since else {}
-            # Overlap by two seconds: updated_at has one-second resolution.
-            since = dt.datetime.fromtimestamp(now - 2, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # Overlap generously: updated_at has one-second resolution and is stamped
+            # when the index's transaction starts, which under load can be seconds
+            # before it commits.
+            since = dt.datetime.fromtimestamp(now - 10, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for view in self.list_all(**params):
                 if view["id"] in ids:
                     seen[view["id"]] = view
@@ -325,6 +327,9 @@ def main() -> int:
         user_token, catalog = token(identity, cloud.clouds["demo"]["auth"])
         admin_token, _ = token(identity, cloud.clouds["admin"]["auth"])
         storm = Storm(catalog["compute"], catalog["image"], user_token, admin_token, args.clients)
+        # Schedulers re-read capacity reports every few seconds: give them one
+        # period after the last compute cell reported, as a running cloud would have.
+        time.sleep(6)
         results = []
         for n in sizes:
             cpu0 = cloud.cpu_seconds()
