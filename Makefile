@@ -27,6 +27,7 @@ up-deployed: setup-test
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: setup-test lint
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)

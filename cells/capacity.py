@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cells.db import api_models, cell_models
-from cells.db.engine import Database
+from cells.db.engine import Database, rowcount
 from cells.db.types import utcnow
 
 
@@ -82,9 +82,8 @@ def store_report(db: Database, model: type[Any], report: dict[str, Any]) -> None
     values["reported_at"] = dt.datetime.fromisoformat(report["reported_at"])
 
     def work(session: Session) -> None:
-        changed = session.execute(
-            sa.update(model).where(model.cell_path == report["cell_path"]).values(**values)
-        ).rowcount
+        changed = rowcount(session.execute(
+            sa.update(model).where(model.cell_path == report["cell_path"]).values(**values)))
         if not changed:
             session.add(model(cell_path=report["cell_path"], **values))
 

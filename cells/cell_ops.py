@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cells import instances, states
 from cells.db.cell_models import ComputeNode, Instance, Service
-from cells.db.engine import Database
+from cells.db.engine import Database, rowcount
 from cells.db.types import utcnow
 
 
@@ -52,7 +52,7 @@ def _cas(session: Session, row: Instance, **values: Any) -> bool:
         sa.update(Instance).where(Instance.uuid == row.uuid, Instance.version == row.version)
         .values(version=row.version + 1, **values)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return False
     for name, value in values.items():
         setattr(row, name, value)

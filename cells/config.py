@@ -335,9 +335,11 @@ def _expected(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return "a required key is missing"
     if error.validator == "additionalProperties":
-        return "unknown key (allowed: " + ", ".join(sorted(error.schema["properties"])) + ")"
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        return "unknown key (allowed: " + ", ".join(sorted(schema.get("properties", {}))) + ")"
     if error.validator == "enum":
-        return "one of " + ", ".join(repr(v) for v in error.validator_value)
+        allowed = error.validator_value if isinstance(error.validator_value, list) else []
+        return "one of " + ", ".join(repr(v) for v in allowed)
     if error.validator == "type":
         return f"a value of type {error.validator_value}"
     if error.validator == "pattern":

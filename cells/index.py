@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from cells import instances, states
 from cells.db.api_models import InstanceIndex
-from cells.db.engine import Database
+from cells.db.engine import Database, rowcount
 from cells.db.types import utcnow
 
 LOG = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def apply_updates(db: Database, updates: list[dict[str, Any]]) -> int:
                 .ordered_values((InstanceIndex.updated_at, stamp),
                                 *((getattr(InstanceIndex, k), v) for k, v in values.items()))
             )
-            changed += result.rowcount
+            changed += rowcount(result)
         return changed
 
     changed = db.transaction(work) if live else 0
@@ -82,13 +82,12 @@ def expire_unscheduled(db: Database, timeout: float) -> int:
     fault = instances.fault("Scheduling did not complete in time.")
 
     def work(session: Session) -> int:
-        return session.execute(
+        return rowcount(session.execute(
             sa.update(InstanceIndex)
             .where(InstanceIndex.cell_path.is_(None), InstanceIndex.deleted.is_(False),
                    InstanceIndex.vm_state == states.BUILDING,
                    InstanceIndex.created_at < cutoff)
-            .values(vm_state=states.ERROR, task_state=None, fault=fault, updated_at=utcnow())
-        ).rowcount
+            .values(vm_state=states.ERROR, task_state=None, fault=fault, updated_at=utcnow())))
 
     return db.transaction(work)
 
@@ -105,5 +104,6 @@ def stale_by_cell(db: Database, older_than: float, limit: int) -> dict[str, list
         ).all()
     by_cell: dict[str, list[str]] = {}
     for uuid, cell_path in rows:
-        by_cell.setdefault(cell_path, []).append(uuid)
+        if cell_path:
+            by_cell.setdefault(cell_path, []).append(uuid)
     return by_cell

@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 
 from cells.config import CellConfig
 from cells.db.cell_models import ComputeNode, Service
-from cells.db.engine import Database
+from cells.db.engine import Database, rowcount
 from cells.db.types import utcnow
 from compute_agent.errors import DuplicateHost
-from compute_agent.instances import rowcount
 from compute_agent.paths import HostPaths
 from compute_agent.virt.driver import HostFacts
 

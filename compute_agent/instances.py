@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cells.db.cell_models import ComputeNode, Instance
+from cells.db.engine import rowcount
 from cells.db.types import utcnow
 from cells.exception import CloudError
 from compute_agent.capacity import Resources
@@ -31,11 +31,6 @@ UPDATE_FIELDS = ("uuid", "version", "cell_path", "host", "vm_state", "task_state
 
 _SYNC_COLUMNS = (INSTANCES.c.uuid, INSTANCES.c.host, INSTANCES.c.vm_state, INSTANCES.c.task_state,
                  INSTANCES.c.power_state, INSTANCES.c.vcpus, INSTANCES.c.memory_mb, INSTANCES.c.root_gb)
-
-
-def rowcount(result: Any) -> int:
-    """Return how many rows an UPDATE or DELETE matched."""
-    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def iso(value: Any) -> Any:

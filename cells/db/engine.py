@@ -67,6 +67,11 @@ class Database:
         self.engine.dispose()
 
 
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE matched (Session.execute's Result is typed without it)."""
+    return int(result.rowcount)
+
+
 def _error_code(exc: DBAPIError) -> int | None:
     args = getattr(exc.orig, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
