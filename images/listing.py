@@ -1,32 +1,29 @@
 """Query parameters of GET /v2/images turned into a validated ListQuery, and the page they select.
 
 Glance's ``in:`` operator (``id=in:<id1>,<id2>``, ``name=in:a,"b,c"``) asks
-for images matching any of several values; the registry answers equality
-filters, so an ``in:`` list is answered as the union of one registry query
-per value of the shortest list, ordered and paged here. The values are few
-(they come from a URL) and an id matches at most one row.
+for images matching any of several values; the lists go to the registry as
+list-valued filters, so one indexed SELECT (``IN (...)``) answers the request
+with the same ordering and keyset paging as any other list.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
 from cells.context import RequestContext
 from cells.db.image_models import Image
-from cells.exception import BadRequest, NotFound
+from cells.exception import BadRequest
 from images import schemas
 from images.registry import EQUALITY_FILTERS, SORT_KEYS, ListQuery, Registry, is_uuid, normalize_id
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
-# Values one in: list may hold: each costs a query of the shortest list.
+# Values one in: list may hold: each is a bound parameter of the SELECT.
 MAX_IN_VALUES = 250
 IN_PREFIX = "in:"
 _DIRECTIONS = ("asc", "desc")
@@ -125,7 +122,8 @@ def parse_list_query(args: MultiDict[str, str]) -> ListRequest:
     visibility = query.filters.get("visibility")
     if visibility is not None and visibility not in (*schemas.VISIBILITIES, "all"):
         raise BadRequest(f"Invalid visibility value: {visibility}")
-    _check_status([query.filters["status"]] if "status" in query.filters else parsed.any_of.get("status", []))
+    # args["status"] is the equality filter's value whenever status is not an in: list.
+    _check_status(parsed.any_of["status"] if "status" in parsed.any_of else args.getlist("status")[:1])
     if "protected" in args:
         if args["protected"] not in ("true", "false"):
             raise BadRequest("protected param must be true or false")
@@ -139,47 +137,9 @@ def parse_list_query(args: MultiDict[str, str]) -> ListRequest:
 def page(registry: Registry, ctx: RequestContext, parsed: ListRequest) -> tuple[list[Image], str | None]:
     """Return one page of visible images and the next page's marker (None at the end).
 
-    Raises BadRequest for a marker the caller cannot see, or an ``in:`` value
-    matching more than MAX_LIMIT images.
+    Raises BadRequest for a marker the caller cannot see.
     """
     query = parsed.query
-    if not parsed.any_of:
-        return registry.page(ctx, query)
-    # The shortest list drives the queries; the others are checked on the rows.
-    driver = min(parsed.any_of, key=lambda k: len(parsed.any_of[k]))
-    found: dict[str, Image] = {}
-    for value in parsed.any_of[driver]:
-        one = dataclasses.replace(query, filters={**query.filters, driver: value}, marker=None,
-                                  limit=MAX_LIMIT)
-        rows, more = registry.page(ctx, one)
-        if more is not None:
-            raise BadRequest(f"More than {MAX_LIMIT} images match {driver}={value}; narrow the filter.")
-        found.update((img.id, img) for img in rows
-                     if all(getattr(img, k) in vs for k, vs in parsed.any_of.items()))
-    return _slice(registry, ctx, list(found.values()), query)
-
-
-def _sort_value(img: Image, key: str) -> Any:
-    value = getattr(img, key)
-    return SORT_KEYS[key] if value is None else value
-
-
-def _slice(registry: Registry, ctx: RequestContext, rows: list[Image],
-           query: ListQuery) -> tuple[list[Image], str | None]:
-    """Order ``rows`` by the query's sort keys and cut the page after its marker."""
-    marker: Image | None = None
-    if query.marker is not None:
-        try:
-            marker = registry.get(ctx, query.marker)
-        except NotFound as exc:
-            raise BadRequest(f"Invalid marker: image {query.marker} could not be found.") from exc
-        if all(img.id != marker.id for img in rows):
-            rows.append(marker)  # only as a position in the order
-    # Stable sorts, last key first; the sort always ends with the unique id.
-    for key, direction in reversed(query.sort):
-        rows.sort(key=functools.partial(_sort_value, key=key), reverse=direction == "desc")
-    if marker is not None:
-        start = next(i for i, img in enumerate(rows) if img.id == marker.id)
-        rows = rows[start + 1:]
-    chunk = rows[:query.limit]
-    return chunk, chunk[-1].id if len(rows) > query.limit else None
+    if parsed.any_of:
+        query = dataclasses.replace(query, filters={**query.filters, **parsed.any_of})
+    return registry.page(ctx, query)

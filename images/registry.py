@@ -42,13 +42,15 @@ UPLOAD_HEARTBEAT = 60.0
 UPLOAD_STALE = dt.timedelta(minutes=10)
 DEFAULT_SORT = [("created_at", "desc"), ("id", "desc")]
 EQUALITY_FILTERS = ("name", "status", "visibility", "owner", "disk_format", "container_format", "id")
+# A filter's value, or the list of values of which any may match (an empty list matches nothing).
+FilterValue = str | list[str]
 
 
 @dataclass
 class ListQuery:
     """A parsed, validated list request."""
 
-    filters: dict[str, str] = field(default_factory=dict)
+    filters: dict[str, FilterValue] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     properties: dict[str, str] = field(default_factory=dict)
     size_min: int | None = None
@@ -105,7 +107,7 @@ class Registry:
                                       _visibility_clause(ctx, q.filters.get("visibility")))
         for key in EQUALITY_FILTERS:
             if key in q.filters and key != "visibility":
-                stmt = stmt.where(getattr(Image, key) == q.filters[key])
+                stmt = stmt.where(_equals(getattr(Image, key), q.filters[key]))
         if q.size_min is not None:
             stmt = stmt.where(Image.size >= q.size_min)
         if q.size_max is not None:
@@ -244,7 +246,14 @@ def _row(s: Session, image_id: str, lock: bool = False) -> Image | None:
     return s.scalars(stmt).first()
 
 
-def _visibility_clause(ctx: RequestContext, visibility: str | None) -> sa.ColumnElement[bool]:
+def _equals(column: Any, value: FilterValue) -> sa.ColumnElement[bool]:
+    """``column = value``, or ``column IN (values)`` for a list (one indexed SELECT for any number)."""
+    return column.in_(value) if isinstance(value, list) else column == value
+
+
+def _visibility_clause(ctx: RequestContext, visibility: FilterValue | None) -> sa.ColumnElement[bool]:
+    if isinstance(visibility, list):
+        return sa.or_(sa.false(), *(_visibility_clause(ctx, v) for v in visibility))
     mine = Image.owner == ctx.project_id if ctx.project_id else sa.false()
     everyone = policy.reads_all(ctx)
     if visibility is None:

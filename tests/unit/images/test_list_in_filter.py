@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 from werkzeug.datastructures import MultiDict
 
 from images.listing import MAX_IN_VALUES, parse_list_query
@@ -90,3 +91,23 @@ def test_parse_splits_equality_and_in_filters():
     assert parsed.any_of == {"name": ["a", "b"]}
     assert parsed.query.filters == {"status": "active"}
     assert parsed.query.properties == {"os_distro": "in:x"}  # a property filter is matched literally
+
+
+def test_in_list_costs_one_select(env):
+    client, _, headers, made = env
+    engine = client.application.extensions["images"].registry.db.engine
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    ids = ",".join(i["id"] for i in made[:4])
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        got = names(client, headers, f"id=in:{ids}&name=in:img-0,img-1,img-3,img-4&status=queued")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert got == ["img-3", "img-1", "img-0"]
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1, statements
+    assert " IN " in selects[0].upper()
