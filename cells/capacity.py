@@ -82,8 +82,12 @@ def store_report(db: Database, model: type[Any], report: dict[str, Any]) -> None
     values["reported_at"] = dt.datetime.fromisoformat(report["reported_at"])
 
     def work(session: Session) -> None:
+        # Reports handled in parallel must not let an older one overwrite a newer one.
         changed = rowcount(session.execute(
-            sa.update(model).where(model.cell_path == report["cell_path"]).values(**values)))
+            sa.update(model).where(model.cell_path == report["cell_path"],
+                                   model.reported_at <= values["reported_at"]).values(**values)))
+        if not changed and session.get(model, report["cell_path"]) is not None:
+            return
         if not changed:
             session.add(model(cell_path=report["cell_path"], **values))
 

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cells import instances, states
@@ -81,11 +82,14 @@ def delete_locally(db: Database, uuid: str, cell_path: str) -> dict[str, Any] | 
     return None
 
 
-def tombstone(db: Database, uuid: str, cell_path: str, known: dict[str, Any]) -> dict[str, Any]:
+def tombstone(db: Database, uuid: str, cell_path: str,
+              known: dict[str, Any]) -> dict[str, Any] | None:
     """Record a delete for an instance whose build has not arrived yet.
 
     The build, when it comes, finds the row and is dropped (builds are
-    idempotent on uuid). Returns the update saying it is deleted.
+    idempotent on uuid). Returns the update saying it is deleted, carrying
+    state only (the index keeps the owner it has), or None if the build's
+    row appeared meanwhile and the caller must act on that row instead.
     """
     now = utcnow()
     row = Instance(
@@ -96,12 +100,21 @@ def tombstone(db: Database, uuid: str, cell_path: str, known: dict[str, Any]) ->
         updated_at=now, deleted=True, deleted_at=now, terminated_at=now,
     )
 
-    def work(session: Session) -> None:
-        if session.get(Instance, uuid) is None:
-            session.add(row)
+    def work(session: Session) -> bool:
+        if session.get(Instance, uuid) is not None:
+            return False
+        session.add(row)
+        session.flush()
+        return True
 
-    db.transaction(work)
-    return instances.from_row(row, cell_path)
+    try:
+        inserted = db.transaction(work)
+    except IntegrityError:  # the build's row was inserted at the same moment
+        return None
+    if not inserted:
+        return None
+    full = instances.from_row(row, cell_path)
+    return {k: full[k] for k in instances.TOMBSTONE_FIELDS}
 
 
 def overdue(db: Database, grace: float, limit: int) -> list[Instance]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,52 +29,86 @@ from cells.db.types import utcnow
 LOG = logging.getLogger(__name__)
 
 
+# A sync re-send at an equal version clears a task state the index set only
+# once that state is this old: the action's own message may still be on its way.
+SYNC_GRACE = dt.timedelta(seconds=60)
+
+
+def _apply_one(session: Session, update: dict[str, Any], now: dt.datetime) -> int:
+    values = instances.to_index_values(update)
+    values.pop("updated_at", None)
+    version = update["version"]
+    # Only the cell that owns the instance may move it.
+    owned = InstanceIndex.cell_path == update.get("cell_path")
+    equal_clears = sa.and_(InstanceIndex.version == version,
+                           InstanceIndex.task_state.is_not(None))
+    if update.get("refused"):  # the cell says the pending action will not happen
+        newer = sa.or_(InstanceIndex.version < version, equal_clears)
+    elif update.get("sync"):
+        newer = sa.or_(InstanceIndex.version < version,
+                       sa.and_(equal_clears, InstanceIndex.updated_at < now - SYNC_GRACE))
+    else:
+        newer = InstanceIndex.version < version
+    # updated_at first: MariaDB evaluates SET left to right, so the CASE must see
+    # the row's old values. It moves whenever what the API shows changes.
+    stamp = sa.case((sa.or_(InstanceIndex.version < version, InstanceIndex.task_state.is_not(None)),
+                     now), else_=InstanceIndex.updated_at)
+    result = session.execute(
+        sa.update(InstanceIndex)
+        .where(InstanceIndex.uuid == update["uuid"], owned, newer)
+        .ordered_values((InstanceIndex.updated_at, stamp),
+                        *((getattr(InstanceIndex, k), v) for k, v in values.items())))
+    return rowcount(result)
+
+
 def apply_updates(db: Database, updates: list[dict[str, Any]]) -> int:
-    """Apply updates in one transaction; returns how many rows changed."""
-    live = [u for u in updates if not u.get("missing")]
+    """Apply updates (in uuid order, one transaction); returns how many rows changed.
 
-    def work(session: Session) -> int:
-        changed = 0
-        now = utcnow()
-        for update in live:
-            values = instances.to_index_values(update)
-            values.pop("updated_at", None)
-            newer = (InstanceIndex.version <= update["version"] if update.get("sync")
-                     else InstanceIndex.version < update["version"])
-            # updated_at first: MariaDB evaluates SET left to right, so the CASE
-            # must see the row's old version.
-            stamp = sa.case((InstanceIndex.version < update["version"], now),
-                            else_=InstanceIndex.updated_at)
-            result = session.execute(
-                sa.update(InstanceIndex)
-                .where(InstanceIndex.uuid == update["uuid"], newer)
-                .ordered_values((InstanceIndex.updated_at, stamp),
-                                *((getattr(InstanceIndex, k), v) for k, v in values.items()))
-            )
-            changed += rowcount(result)
-        return changed
+    If the batch fails, each update is retried in a transaction of its own so
+    one bad update cannot hold back the others.
+    """
+    live = sorted((u for u in updates if not u.get("missing")), key=lambda u: u["uuid"])
 
-    changed = db.transaction(work) if live else 0
-    missing = [u["uuid"] for u in updates if u.get("missing")]
+    def work(batch: list[dict[str, Any]]) -> Callable[[Session], int]:
+        def run(session: Session) -> int:
+            now = utcnow()
+            return sum(_apply_one(session, update, now) for update in batch)
+        return run
+
+    changed = 0
+    if live:
+        try:
+            changed = db.transaction(work(live))
+        except Exception:  # noqa: BLE001 - fall back to one at a time, below
+            LOG.exception("applying %d updates failed; applying them one by one", len(live))
+            for update in live:
+                try:
+                    changed += db.transaction(work([update]))
+                except Exception:  # noqa: BLE001 - the next sync re-sends it
+                    LOG.exception("update of instance %s dropped", update.get("uuid"))
+    missing = [u for u in updates if u.get("missing")]
     if missing:
         mark_lost(db, missing)
     return changed
 
 
-def mark_lost(db: Database, uuids: list[str]) -> None:
+def mark_lost(db: Database, missing: list[dict[str, Any]]) -> None:
     """Resolve index rows a cell does not know (its build was lost on the way) to ERROR."""
     fault = instances.fault("The build request was lost before it reached its cell.")
 
     def work(session: Session) -> None:
-        session.execute(
-            sa.update(InstanceIndex)
-            .where(InstanceIndex.uuid.in_(uuids), InstanceIndex.version == 0,
-                   InstanceIndex.deleted.is_(False))
-            .values(vm_state=states.ERROR, task_state=None, fault=fault, updated_at=utcnow())
-        )
+        for item in missing:
+            session.execute(
+                sa.update(InstanceIndex)
+                .where(InstanceIndex.uuid == item["uuid"], InstanceIndex.version == 0,
+                       InstanceIndex.cell_path == item.get("cell_path"),
+                       InstanceIndex.deleted.is_(False))
+                .values(vm_state=states.ERROR, task_state=None, fault=fault,
+                        updated_at=utcnow()))
 
     db.transaction(work)
-    LOG.warning("instances lost before reaching their cell: %s", ", ".join(uuids))
+    LOG.warning("instances lost before reaching their cell: %s",
+                ", ".join(item["uuid"] for item in missing))
 
 
 def expire_unscheduled(db: Database, timeout: float) -> int:

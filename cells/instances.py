@@ -17,6 +17,12 @@ STATE_FIELDS = ("cell_path", "host", "vm_state", "task_state", "power_state", "n
                 "project_id", "user_id", "flavor", "image_ref", "key_name", "metadata",
                 "availability_zone", "fault", "created_at", "updated_at", "launched_at",
                 "terminated_at", "deleted", "deleted_at")
+# What a delete that overtook its build can tell: state, not owner or flavor.
+TOMBSTONE_FIELDS = ("uuid", "version", "cell_path", "host", "vm_state", "task_state",
+                    "power_state", "deleted", "deleted_at", "terminated_at")
+# Set when the API cell creates the index row and never taken from a cell: a
+# cell cannot move an instance to another project or reorder the listing.
+INDEX_OWNED = ("project_id", "user_id", "created_at")
 _DATETIMES = ("created_at", "updated_at", "launched_at", "terminated_at", "deleted_at")
 
 
@@ -42,7 +48,7 @@ def to_index_values(update: dict[str, Any]) -> dict[str, Any]:
     """Return the index column values of an update (datetimes parsed, metadata renamed)."""
     values: dict[str, Any] = {}
     for name in STATE_FIELDS:
-        if name not in update:
+        if name not in update or name in INDEX_OWNED:
             continue
         value = update[name]
         if name in _DATETIMES and isinstance(value, str):

@@ -58,7 +58,10 @@ class CellsManager:
                 LOG.error("dropping %s for unknown cell %s", env["method"], env["target_path"])
                 continue
             if hop is None:
-                self._deliver(env)
+                try:
+                    self._deliver(env)
+                except Exception:  # noqa: BLE001 - one bad envelope must not drop the batch
+                    LOG.exception("delivering %s to %s failed", env["method"], env["topic"])
             elif hop in self.forwarders:
                 self.forwarders[hop].route(env)
             else:
@@ -99,11 +102,25 @@ class CellsManager:
                 LOG.warning("%s for unknown instance %s ignored", action, uuid)
                 return
             update = cell_ops.tombstone(self.db, uuid, self.conf.path, kwargs)
+            if update is None:  # the build's row appeared meanwhile: delete that
+                row = cell_ops.get_instance(self.db, uuid)
+                if row is None:
+                    return
+        if update is not None:
+            pass
+        elif row is None:
+            return
         elif row.deleted:
             update = from_row(row, self.conf.path)
-        elif action == "delete" and (row.host is None or not cell_ops.host_is_up(
-                self.db, row.host, self.conf.service_down_time)):
-            update = cell_ops.delete_locally(self.db, uuid, self.conf.path)
+        elif row.host is None or not cell_ops.host_is_up(
+                self.db, row.host, self.conf.service_down_time):
+            if action == "delete":
+                update = cell_ops.delete_locally(self.db, uuid, self.conf.path)
+            else:
+                # No agent can act: resend the truth so the index drops its task state.
+                LOG.warning("%s of instance %s refused: host %s is %s", action, uuid, row.host,
+                            "unknown" if row.host is None else "down")
+                update = from_row(row, self.conf.path) | {"sync": True, "refused": action}
         else:
             method, extra = _AGENT_METHODS[action]
             args = {"uuid": uuid} | {k: kwargs.get(k, False) for k in extra}

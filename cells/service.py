@@ -64,6 +64,13 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Masks secrets in the whole formatted record, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def setup_logging(conf: CellConfig | None, daemon: str) -> None:
     """Configure the root logger for one daemon, with secret redaction on every handler."""
     level = conf.log_level if conf else "INFO"
@@ -74,7 +81,7 @@ def setup_logging(conf: CellConfig | None, daemon: str) -> None:
         handler = logging.FileHandler(conf.log_file)
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
+    handler.setFormatter(RedactingFormatter(
         f"%(asctime)s %(process)d %(levelname)s {daemon} [{cell}] %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

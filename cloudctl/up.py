@@ -172,7 +172,8 @@ def wait_ready(topo: Topology, configs: dict[str, str], is_alive: Any = None) ->
     pending = list(endpoints)
     while pending:
         if is_alive and not is_alive():
-            raise SystemExit("cloudctl up: a daemon exited during start-up; see the logs")
+            raise SystemExit("cloudctl up: stopped during start-up (interrupted, or a daemon "
+                             "exited; see the logs)")
         pending = [u for u in pending if _get(u) == 0]
         if time.monotonic() > deadline:
             raise SystemExit("cloudctl up: not answering: " + ", ".join(pending))
@@ -223,9 +224,11 @@ def seed(topo: Topology, configs: dict[str, str], admin_password: str) -> None:
     found.raise_for_status()
     if found.json().get("images"):
         return
-    image = requests.post(images, headers=headers, timeout=30, json={
+    created = requests.post(images, headers=headers, timeout=30, json={
         "name": "tiny", "disk_format": "raw", "container_format": "bare",
-        "visibility": "public", "min_disk": 0, "min_ram": 0}).json()
+        "visibility": "public", "min_disk": 0, "min_ram": 0})
+    created.raise_for_status()
+    image = created.json()
     # A 1 MiB disk whose first sector says what it is; enough for simulated hosts.
     data = b"cloud tiny image\n".ljust(512, b"\0") + os.urandom(2**20 - 512)
     requests.put(f"{images}/{image['id']}/file", data=data, timeout=60,
@@ -275,7 +278,7 @@ def run_embedded(topo: Topology) -> int:
 
     log_file = os.path.join(topo.state_dir, "logs", "embedded.log")
     handler = logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter(
+    handler.setFormatter(service.RedactingFormatter(
         "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     handler.addFilter(service.RedactingFilter())
     logging.getLogger().handlers[:] = [handler]
@@ -370,7 +373,8 @@ def run_deployed(topo: Topology, hosts_per_process: int) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         supervisor.start(hosts_per_process)
-        wait_ready(topo, prepared["configs"], supervisor.alive)
+        wait_ready(topo, prepared["configs"],
+                   lambda: supervisor.alive() and not stop.is_set())
         seed(topo, prepared["configs"], prepared["admin_password"])
         _say(_ready_line(topo, prepared))
         _say(f"{len(supervisor.procs)} processes; logs in "

@@ -242,3 +242,48 @@ def test_index_stamp_on_mariadb(mariadb_db):
     with db.session() as s:
         row = s.get(api_models.InstanceIndex, uid)
     assert row.version == 5 and row.updated_at.year > 2000
+
+
+def test_tracebacks_are_redacted():
+    import logging
+
+    from cells.service import RedactingFormatter
+
+    try:
+        raise RuntimeError("cannot reach rabbit://guest:s3cret@host:5672/x with password=hunter2")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    text = RedactingFormatter("%(message)s").format(record)
+    assert "s3cret" not in text and "hunter2" not in text and "Traceback" in text
+
+
+def test_a_cell_cannot_move_another_cells_instance(sqlite_db):
+    from cells import index
+
+    db = sqlite_db("api")
+    uid = str(uuid.uuid4())
+    _index_row(db, uid)  # owned by top!site!leaf
+    foreign = _update(uid, 9, "active") | {"cell_path": "top!other", "project_id": "evil"}
+    assert index.apply_updates(db, [foreign]) == 0
+    own = _update(uid, 2, "active") | {"project_id": "evil", "created_at": "2000-01-01T00:00:00"}
+    assert index.apply_updates(db, [own]) == 1
+    with db.session() as s:
+        row = s.get(api_models.InstanceIndex, uid)
+    assert (row.vm_state, row.project_id) == ("active", "p1") and row.created_at.year > 2000
+
+
+def test_refused_action_clears_the_task_state_at_once(sqlite_db):
+    from cells import index
+
+    db = sqlite_db("api")
+    uid = str(uuid.uuid4())
+    _index_row(db, uid)
+    index.apply_updates(db, [_update(uid, 2, "error")])
+    with db.session() as s:
+        s.get(api_models.InstanceIndex, uid).task_state = "powering-off"
+    assert index.apply_updates(db, [_update(uid, 2, "error") | {"sync": True}]) == 0  # in flight
+    assert index.apply_updates(db, [_update(uid, 2, "error") | {"refused": "stop"}]) == 1
+    with db.session() as s:
+        assert s.get(api_models.InstanceIndex, uid).task_state is None
