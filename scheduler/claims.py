@@ -135,6 +135,18 @@ def insert(session: Session, values: Mapping[str, Any]) -> None:
     session.execute(_INSTANCES.insert().values(**values))
 
 
+def load(session: Session, uuid: str) -> dict[str, Any] | None:
+    """Return an instance row's column values, or None if there is no such row."""
+    row = session.execute(sa.select(_INSTANCES).where(_INSTANCES.c.uuid == uuid)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def awaits_build(values: Mapping[str, Any] | None) -> bool:
+    """True if the row was claimed on a host and its agent has not reported on it yet."""
+    return (values is not None and values.get("host") is not None and values["version"] == 1
+            and values["vm_state"] == "building" and values["task_state"] == "spawning")
+
+
 def is_duplicate(exc: IntegrityError) -> bool:
     """True if ``exc`` says the instance row exists already (a redelivered request)."""
     args = getattr(exc.orig, "args", None)

@@ -109,10 +109,23 @@ class HostScheduler:
             elif outcome.result == "no_host":
                 updates.append(claims.to_update(values, self.conf.path))
             else:
-                LOG.info("instance %s exists already: ignoring the redelivered request", values["uuid"])
+                self._recast_if_awaiting(ctxt, values["uuid"], dict(request.get("image") or {}))
         if updates:
             self.cells.updates_up(ctxt, updates)
         return outcomes
+
+    def _recast_if_awaiting(self, ctxt: RequestContext, uuid: str, image: dict[str, Any]) -> None:
+        """The row exists already: a redelivered request, or our own claim whose COMMIT was
+        retried after the connection dropped although it had gone through. If the row still
+        waits for its agent, cast the build again (an agent builds idempotently), so the
+        instance is not left to its deadline."""
+        row = self.db.transaction(lambda session: claims.load(session, uuid))
+        if claims.awaits_build(row):
+            assert row is not None
+            LOG.info("instance %s exists already and awaits its build: casting it again", uuid)
+            self._cast_build(ctxt, row["host"], row, image)
+        else:
+            LOG.info("instance %s exists already: ignoring the redelivered request", uuid)
 
     def _cast_build(self, ctxt: RequestContext, host: str, values: Mapping[str, Any],
                     image: dict[str, Any]) -> None:

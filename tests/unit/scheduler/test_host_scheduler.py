@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from cells import rpc, states
 from cells.context import RequestContext
-from cells.db.cell_models import ComputeNode
+from cells.db.cell_models import ComputeNode, Instance
 from cells.db.types import utcnow
 from cells.rpcapi import CellsAPI
 from scheduler.claims import NO_VALID_HOST
@@ -110,7 +110,8 @@ def test_lost_race_rereads_the_host_and_tries_the_next(sqlite_db, make_host_sche
     assert nodes(db)["h2"].memory_mb_used == 2048
 
 
-def test_redelivered_request_is_ignored(sqlite_db, make_host_scheduler):
+def test_redelivered_request_claims_nothing_and_recasts_a_pending_build(sqlite_db,
+                                                                       make_host_scheduler):
     db = sqlite_db("compute")
     add_host(db, "h1")
     sched, compute, _ = make_host_scheduler(db)
@@ -121,9 +122,18 @@ def test_redelivered_request_is_ignored(sqlite_db, make_host_scheduler):
     assert [o.result for o in again] == ["duplicate"]
     assert len(instances(db)) == 1
     assert nodes(db)["h1"].running_vms == 1
-    assert len(compute.of("build_and_run_instance")) == 1
+    # The row still awaits its agent (it may be our own claim whose COMMIT was retried):
+    # the build goes out again, to the host of the committed claim.
+    builds = compute.of("build_and_run_instance")
+    assert len(builds) == 2
+    assert builds[0][0][0] == builds[1][0][0] == "h1"  # args: (host, instance, image)
     assert [h.running_vms for h in sched.cache.hosts()] == [1]  # the reservation was given back
     assert_usage_matches_instances(db)
+    # Once the agent has reported (version 2), a redelivery casts nothing.
+    with db.session() as s:
+        s.execute(sa.update(Instance).values(version=2, vm_state="active", task_state=None))
+    assert [o.result for o in sched.build_instances(CTX, [req])] == ["duplicate"]
+    assert len(compute.of("build_and_run_instance")) == 2
 
 
 def test_redelivered_no_host_request_is_ignored(sqlite_db, make_host_scheduler):
