@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-tokens-") as tmp:
         v = validation(os.path.join(tmp, "verify"), n, args.seconds)
+        v["peak_rss_mib_after"] = peak_rss_mib()
         figures["validate"] = v
         print(f"validate seen-before : 1t {v['seen_1t_per_s']:>8}/s   {n}t {v[f'seen_{n}t_per_s']:>8}/s")
         print(f"validate first-seen  : 1t {v['first_seen_1t_per_s']:>8}/s   "
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, cost in enumerate(costs):
             run = issue_through_api(os.path.join(tmp, f"issue-{i}"), cost, n, args.issue_seconds,
                                     probe_token_method=i == 0)
+            run["peak_rss_mib_after"] = peak_rss_mib()
             figures["issue"].append(run)
             label = "configured" if cost is None else "minimum"
             print(f"issue password ({label} cost {run['password_hash_cost']}): {run['per_s']}/s  "
@@ -338,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kdf scrypt cost {k['cost']:>2}   : {k['ms']} ms/verify = {k['per_s_per_core']}/s per core")
 
     figures["peak_rss_mib"] = peak_rss_mib()
-    print(f"peak RSS             : {figures['peak_rss_mib']} MiB (clients and server in one process)")
+    phases = [v["peak_rss_mib_after"], *(r["peak_rss_mib_after"] for r in figures["issue"])]
+    print(f"peak RSS             : {figures['peak_rss_mib']} MiB (clients and server in one process; "
+          f"peak after validation, each issue run: {', '.join(map(str, phases))})")
     print(json.dumps(figures, separators=(",", ":")))
     return 0
 
