@@ -35,18 +35,10 @@ from pathlib import Path
 import pymysql
 import requests
 import yaml
+from stats import percentile
 
-ROOT = Path(__file__).resolve().parent.parent
 CLOUDCTL = os.path.join(os.path.dirname(sys.executable), "cloudctl")
 PORT_OFFSET = 700
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def questions() -> int:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from stats import percentile
 
 from cells import config as config_mod
 from cells.config import CellConfig
@@ -53,14 +54,6 @@ from identity.tokens import ProjectRef, Subject, issue
 MAX_POOL = 60_000  # distinct tokens signed up front for the first-seen figures
 CACHED_TOKENS = 64  # distinct tokens cycled through in the seen-before figures
 KDF_MAX_ROUNDS = 50
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def free_port() -> int:

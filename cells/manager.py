@@ -69,12 +69,7 @@ class CellsManager:
                           env["target_path"])
 
     def updates_up(self, ctxt: RequestContext, updates: list[dict[str, Any]]) -> None:
-        if self.conf.is_root:
-            index.apply_updates(self.db, updates)
-            return
-        parent = self.forwarders[self.conf.parent_path or ""]
-        for update in updates:
-            parent.update(update)
+        self._send_up(updates)
 
     def capacity_up(self, ctxt: RequestContext, report: dict[str, Any]) -> None:
         store_report(self.db, capacity_model(self.conf.type), report)

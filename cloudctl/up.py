@@ -54,8 +54,8 @@ def _write_private(path: str, data: dict[str, Any]) -> None:
         yaml.safe_dump(data, f, sort_keys=False)
 
 
-def _create_backing_stores(topo: Topology) -> None:
-    """Deployed mode: create each cell's MariaDB database and RabbitMQ virtual host."""
+def _for_each_database(topo: Topology, statement: str) -> None:
+    """Run ``statement`` (with ``{name}`` for the database) for every cell on the MariaDB server."""
     import pymysql
     import sqlalchemy as sa
 
@@ -65,10 +65,16 @@ def _create_backing_stores(topo: Topology) -> None:
     try:
         with conn.cursor() as cur:
             for cell in topo.cells:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{topo.database_name(cell)}` "
-                            "CHARACTER SET utf8mb4")
+                cur.execute(statement.format(name=topo.database_name(cell)))
     finally:
         conn.close()
+
+
+def _create_backing_stores(topo: Topology) -> None:
+    """Deployed mode: create each cell's MariaDB database and RabbitMQ virtual host."""
+    import sqlalchemy as sa
+
+    _for_each_database(topo, "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
     rabbitmqctl = shutil.which("rabbitmqctl")
     if rabbitmqctl is None:
         raise SystemExit("cloudctl up --deployed: rabbitmqctl not found; install rabbitmq-server")
@@ -83,18 +89,7 @@ def _create_backing_stores(topo: Topology) -> None:
 
 
 def _drop_backing_stores(topo: Topology) -> None:
-    import pymysql
-    import sqlalchemy as sa
-
-    url = sa.engine.make_url(topo.db_url)
-    conn = pymysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306,
-                           user=url.username or "root", password=url.password or "")
-    try:
-        with conn.cursor() as cur:
-            for cell in topo.cells:
-                cur.execute(f"DROP DATABASE IF EXISTS `{topo.database_name(cell)}`")
-    finally:
-        conn.close()
+    _for_each_database(topo, "DROP DATABASE IF EXISTS `{name}`")
     rabbitmqctl = shutil.which("rabbitmqctl")
     for cell in topo.cells:
         if rabbitmqctl:
