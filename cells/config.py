@@ -123,6 +123,8 @@ SCHEMA: dict[str, Any] = {
                 },
                 "token_ttl": {"type": "integer", "minimum": 60},
                 "jwks_refresh": _POSITIVE,
+                "revocation_poll": _POSITIVE,
+                "policy_file": {"type": "string"},
             },
         },
         "identity": {
@@ -135,6 +137,8 @@ SCHEMA: dict[str, Any] = {
                 "service_accounts_only": {"type": "boolean"},
                 "lockout_failures": {"type": "integer", "minimum": 0},
                 "lockout_duration": _POSITIVE,
+                "personal_quota_class": {"type": "string", "minLength": 1},
+                "max_key_count": {"type": "integer", "minimum": 3},
             },
         },
         "images": {
@@ -280,12 +284,16 @@ class CellConfig:
     service_user: ServiceUser | None = None
     token_ttl: int = 3600
     jwks_refresh: float = 60.0
+    revocation_poll: float = 5.0
+    policy_file: str | None = None
     identity: Endpoint | None = None
     key_repository: str | None = None
     password_hash_cost: int = 14
     service_accounts_only: bool = False
     lockout_failures: int = 5
     lockout_duration: float = 300.0
+    personal_quota_class: str = "personal"
+    max_key_count: int = 3
     images: Endpoint | None = None
     image_store_dir: str | None = None
     image_master_url: str | None = None
@@ -418,12 +426,16 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         else None,
         token_ttl=auth.get("token_ttl", 3600),
         jwks_refresh=auth.get("jwks_refresh", 60.0),
+        revocation_poll=auth.get("revocation_poll", 5.0),
+        policy_file=auth.get("policy_file"),
         identity=_endpoint(identity),
         key_repository=identity.get("key_repository", os.path.join(state_dir, "keys")),
         password_hash_cost=identity.get("password_hash_cost", 14),
         service_accounts_only=identity.get("service_accounts_only", cell["type"] != "api"),
         lockout_failures=identity.get("lockout_failures", 5),
         lockout_duration=identity.get("lockout_duration", 300.0),
+        personal_quota_class=identity.get("personal_quota_class", "personal"),
+        max_key_count=identity.get("max_key_count", 3),
         images=_endpoint(images),
         image_store_dir=images.get("store_dir", os.path.join(state_dir, "images")),
         image_master_url=images.get("master_url"),

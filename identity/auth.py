@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, aliased
 
 from cells.config import CellConfig
 from cells.db.engine import Database
-from cells.db.identity_models import Domain, Project, Role, RoleAssignment, User
+from cells.db.identity_models import Domain, Project, Role, User
 from cells.db.types import utcnow
 from cells.exception import BadRequest, Unauthorized
-from identity import passwords
+from identity import passwords, roles
 from identity.tokens import ProjectRef, Subject
 
 AUTH_REQUIRED = "The request you have made requires authentication."
@@ -76,18 +76,6 @@ def _find_project(session: Session, ref: dict[str, Any]) -> tuple[ProjectRef, bo
     return ProjectRef(row[0], row[1], row[3], row[4]), bool(row[2] and row[5])
 
 
-def roles_on_project(session: Session, user_id: str, project_id: str) -> tuple[tuple[str, str], ...]:
-    """Return (id, name) of the roles ``user_id`` holds directly on ``project_id``, by name."""
-    rows = session.execute(
-        sa.select(Role.id, Role.name)
-        .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-        .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id,
-               RoleAssignment.inherited.is_(False))
-        .order_by(Role.name)
-    ).all()
-    return tuple((r[0], r[1]) for r in rows)
-
-
 def _lookup(session: Session, user_ref: dict[str, Any], project_ref: dict[str, Any] | None,
             use_default: bool) -> _Found | None:
     found_user = _find_user(session, user_ref)
@@ -99,7 +87,7 @@ def _lookup(session: Session, user_ref: dict[str, Any], project_ref: dict[str, A
     project = _find_project(session, project_ref) if project_ref else None
     if project is not None:
         found.project, found.project_enabled = project
-        found.roles = roles_on_project(session, found.user.id, project[0].id)
+        found.roles = roles.on_project(session, found.user.id, project[0].id)
     return found
 
 

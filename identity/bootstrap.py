@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cells.config import CellConfig
 from cells.db.engine import Database
-from cells.db.identity_models import Domain, Project, Role, RoleAssignment, User
+from cells.db.identity_models import USER_PROJECT, Assignment, Domain, Project, Role, User
 from identity.passwords import hash_password
 
 LOG = logging.getLogger(__name__)
@@ -79,12 +79,10 @@ def _user(session: Session, name: str, password_hash: str, project_id: str, is_s
 
 
 def _assign(session: Session, user_id: str, project_id: str, role_id: str) -> None:
-    exists = session.execute(sa.select(RoleAssignment.id).where(
-        RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id,
-        RoleAssignment.role_id == role_id, RoleAssignment.inherited.is_(False))).first()
-    if exists is None:
-        session.add(RoleAssignment(user_id=user_id, project_id=project_id, role_id=role_id,
-                                   inherited=False))
+    key = {"type": USER_PROJECT, "actor_id": user_id, "target_id": project_id, "role_id": role_id,
+           "inherited": False}
+    if session.get(Assignment, key) is None:
+        session.add(Assignment(**key))
 
 
 def bootstrap(conf: CellConfig, db: Database, admin_password: str, demo_password: str | None,

@@ -10,6 +10,7 @@ import flask
 from cells.context import RequestContext
 from cells.exception import BadRequest, Forbidden, NotFound, Unauthorized
 from identity import auth, revocation, tokens
+from identity.revocation_list import TokenFacts
 from identity.schemas import validate
 from identity.schemas.tokens import AUTH
 from identity.service import IdentityService, current
@@ -68,7 +69,7 @@ def check() -> tuple[flask.Response, int, dict[str, str]]:
     claims = _subject_claims(service, _caller(service))
 
     def load(session: Any) -> tokens.Subject | None:
-        if revocation.is_revoked(session, claims["jti"]):
+        if revocation.is_revoked(session, TokenFacts.from_claims(claims)):
             raise NotFound("Could not find token: it has been revoked.")
         return auth.subject_of(session, claims)
 
@@ -84,6 +85,6 @@ def revoke() -> tuple[str, int]:
     """Revoke X-Subject-Token; 204."""
     service = current()
     claims = _subject_claims(service, _caller(service))
-    service.db.transaction(lambda session: revocation.revoke(session, claims))
+    service.db.transaction(lambda session: revocation.revoke_token(session, service.conf.token_ttl, claims))
     LOG.info("revoked token audit_id %s of user %s", (claims.get("audit_ids") or ["-"])[0], claims["sub"])
     return "", 204

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from cells.db.engine import Database
-from cells.db.identity_models import Project, Role, RoleAssignment, User
+from cells.db.identity_models import Assignment, Project, Role, User
 from cells.exception import ConfigError
 from identity import cmd, passwords
 from identity.app import create_app
@@ -20,13 +20,13 @@ from tests.unit.identity.conftest import issue
 def _counts(db: Database) -> dict[str, int]:
     with db.session() as session:
         return {model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model))
-                for model in (Project, Role, RoleAssignment, User)}
+                for model in (Assignment, Project, Role, User)}
 
 
 def test_bootstrap_is_idempotent_and_updates_passwords(conf, db):
     first = bootstrap(conf, db, "a1", "d1", {"top-service": "s1"})
     counts = _counts(db)
-    assert counts == {"projects": 3, "roles": 4, "role_assignments": 3, "users": 3}
+    assert counts == {"projects": 3, "roles": 4, "assignments": 3, "users": 3}
     second = bootstrap(conf, db, "a2", "d2", {"top-service": "s2"})
     assert second == first and _counts(db) == counts
     with db.session() as session:

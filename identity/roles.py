@@ -1,0 +1,112 @@
+"""Effective roles: what a user holds on a project or a domain, directly, through groups, inherited.
+
+A user holds a role on project P if it is assigned, to the user or to one of
+the user's groups, on P itself (not inherited), on an ancestor of P with the
+inherited flag, or on P's domain with the inherited flag. On a domain, only
+non-inherited domain assignments count. Each answer is one SQL statement: a
+recursive query walks the project's ancestors in the same round trip.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from cells.db.identity_models import (
+    GROUP_DOMAIN,
+    GROUP_PROJECT,
+    USER_DOMAIN,
+    USER_PROJECT,
+    Assignment,
+    GroupMembership,
+    Project,
+    Role,
+)
+
+RoleRef = tuple[str, str]  # (role id, role name)
+
+
+def _actors(user_id: str) -> sa.ColumnElement[bool]:
+    groups = sa.select(GroupMembership.group_id).where(GroupMembership.user_id == user_id)
+    return sa.or_(
+        sa.and_(Assignment.type.in_((USER_PROJECT, USER_DOMAIN)), Assignment.actor_id == user_id),
+        sa.and_(Assignment.type.in_((GROUP_PROJECT, GROUP_DOMAIN)), Assignment.actor_id.in_(groups)),
+    )
+
+
+def ancestors_query(project_id: str) -> sa.CTE:
+    """A recursive CTE of ``project_id`` and all its ancestors: columns id, parent_id, domain_id, depth."""
+    base = sa.select(Project.id, Project.parent_id, Project.domain_id,
+                     sa.literal(0).label("depth")).where(Project.id == project_id)
+    tree = base.cte("ancestors", recursive=True)
+    parent = aliased(Project)
+    tree = tree.union_all(
+        sa.select(parent.id, parent.parent_id, parent.domain_id, (tree.c.depth + 1).label("depth"))
+        .join(tree, parent.id == tree.c.parent_id)
+        .where(tree.c.depth < 1000))  # a corrupted cycle cannot loop forever
+    return tree
+
+
+def on_project(session: Session, user_id: str, project_id: str) -> tuple[RoleRef, ...]:
+    """Return the roles ``user_id`` holds on ``project_id``, sorted by name, without duplicates."""
+    tree = ancestors_query(project_id)
+    domain_of = sa.select(Project.domain_id).where(Project.id == project_id).scalar_subquery()
+    where_held = sa.or_(
+        sa.and_(Assignment.type.in_((USER_PROJECT, GROUP_PROJECT)),
+                Assignment.target_id == project_id, Assignment.inherited.is_(False)),
+        sa.and_(Assignment.type.in_((USER_PROJECT, GROUP_PROJECT)), Assignment.inherited.is_(True),
+                Assignment.target_id.in_(sa.select(tree.c.id).where(tree.c.depth > 0))),
+        sa.and_(Assignment.type.in_((USER_DOMAIN, GROUP_DOMAIN)), Assignment.inherited.is_(True),
+                Assignment.target_id == domain_of),
+    )
+    rows = session.execute(
+        sa.select(Role.id, Role.name).distinct()
+        .join(Assignment, Assignment.role_id == Role.id)
+        .where(_actors(user_id), where_held)
+        .order_by(Role.name)
+    ).all()
+    return tuple((r[0], r[1]) for r in rows)
+
+
+def on_domain(session: Session, user_id: str, domain_id: str) -> tuple[RoleRef, ...]:
+    """Return the roles ``user_id`` holds on the domain itself, sorted by name."""
+    rows = session.execute(
+        sa.select(Role.id, Role.name).distinct()
+        .join(Assignment, Assignment.role_id == Role.id)
+        .where(_actors(user_id), Assignment.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
+               Assignment.target_id == domain_id, Assignment.inherited.is_(False))
+        .order_by(Role.name)
+    ).all()
+    return tuple((r[0], r[1]) for r in rows)
+
+
+def projects_of(session: Session, user_id: str) -> list[str]:
+    """Return the ids of the enabled projects on which ``user_id`` holds any role.
+
+    Walks down from every project or domain carrying an assignment of the
+    user (or of the user's groups) so inherited roles are found too.
+    """
+    direct = session.execute(
+        sa.select(Assignment.type, Assignment.target_id, Assignment.inherited).where(_actors(user_id))
+    ).all()
+    found: set[str] = set()
+    inherited_roots: set[str] = set()
+    inherited_domains: set[str] = set()
+    for kind, target, inherited in direct:
+        if kind in (USER_PROJECT, GROUP_PROJECT):
+            (inherited_roots if inherited else found).add(target)
+        elif inherited:
+            inherited_domains.add(target)
+    if inherited_domains:
+        found.update(session.scalars(sa.select(Project.id).where(
+            Project.domain_id.in_(inherited_domains))))
+    frontier = set(inherited_roots)
+    while frontier:
+        children = set(session.scalars(sa.select(Project.id).where(Project.parent_id.in_(frontier))))
+        children -= found
+        found.update(children)
+        frontier = children
+    if not found:
+        return []
+    return sorted(session.scalars(sa.select(Project.id).where(
+        Project.id.in_(found), Project.enabled.is_(True))))
