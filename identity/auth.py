@@ -1,8 +1,7 @@
-"""Password authentication: find the user and the requested scope, check the password, lock out.
+"""The password method: find the user, check the password, lock out after repeated failures.
 
-One transaction reads the user, the project and the roles held there; the
-password is checked outside any transaction (scrypt is slow on purpose); a
-failure is counted by an atomic increment, and the account is locked for a
+The password is checked outside any transaction (scrypt is slow on purpose);
+a failure is counted by an atomic increment, and the account is locked for a
 while after ``LockoutPolicy.attempts`` consecutive failures. The happy path
 writes nothing unless a failure count has to be cleared.
 """
@@ -14,15 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from cells.config import CellConfig
 from cells.db.engine import Database
-from cells.db.identity_models import Domain, Project, Role, User
+from cells.db.identity_models import Domain, User
 from cells.db.types import utcnow
 from cells.exception import BadRequest, Unauthorized
-from identity import passwords, roles
-from identity.tokens import ProjectRef, Subject
+from identity import passwords, scope
+from identity.tokens import Subject
 
 AUTH_REQUIRED = "The request you have made requires authentication."
 
@@ -35,60 +34,15 @@ class LockoutPolicy:
     seconds: int = 300
 
 
-@dataclass
-class _Found:
-    user: User
-    domain: Domain
-    project: ProjectRef | None = None
-    project_enabled: bool = False
-    roles: tuple[tuple[str, str], ...] = ()
-
-
-def _domain_filter(column_id: Any, column_name: Any, ref: dict[str, Any] | None, what: str) -> Any:
-    if not ref:
-        raise BadRequest(f"Expecting to find domain in {what}: a {what} given by name needs its domain.")
-    return column_id == ref["id"] if "id" in ref else column_name == ref["name"]
-
-
 def _find_user(session: Session, ref: dict[str, Any]) -> tuple[User, Domain] | None:
     stmt = sa.select(User, Domain).join(Domain, Domain.id == User.domain_id)
     if "id" in ref:
         stmt = stmt.where(User.id == ref["id"])
     else:
         stmt = stmt.where(User.name == ref["name"],
-                          _domain_filter(Domain.id, Domain.name, ref.get("domain"), "user"))
+                          scope.domain_filter(Domain.id, Domain.name, ref.get("domain"), "user"))
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
-
-
-def _find_project(session: Session, ref: dict[str, Any]) -> tuple[ProjectRef, bool] | None:
-    domain = aliased(Domain)
-    stmt = sa.select(Project.id, Project.name, Project.enabled, domain.id, domain.name,
-                     domain.enabled).join(domain, domain.id == Project.domain_id)
-    if "id" in ref:
-        stmt = stmt.where(Project.id == ref["id"])
-    else:
-        stmt = stmt.where(Project.name == ref["name"],
-                          _domain_filter(domain.id, domain.name, ref.get("domain"), "project"))
-    row = session.execute(stmt).first()
-    if row is None:
-        return None
-    return ProjectRef(row[0], row[1], row[3], row[4]), bool(row[2] and row[5])
-
-
-def _lookup(session: Session, user_ref: dict[str, Any], project_ref: dict[str, Any] | None,
-            use_default: bool) -> _Found | None:
-    found_user = _find_user(session, user_ref)
-    if found_user is None:
-        return None
-    found = _Found(*found_user)
-    if project_ref is None and use_default and found.user.default_project_id:
-        project_ref = {"id": found.user.default_project_id}
-    project = _find_project(session, project_ref) if project_ref else None
-    if project is not None:
-        found.project, found.project_enabled = project
-        found.roles = roles.on_project(session, found.user.id, project[0].id)
-    return found
 
 
 def _record_failure(db: Database, user: User, lockout: LockoutPolicy, now: dt.datetime) -> bool:
@@ -121,75 +75,39 @@ def _locked_message(seconds: float) -> str:
             f"try again in {max(1, int(seconds + 0.999))} seconds.")
 
 
-def _scope(auth: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
-    """Return the requested project (or None) and whether the default project applies."""
-    scope = auth.get("scope")
-    if scope is None:
-        return None, True
-    if scope == "unscoped":
-        return None, False
-    if set(scope) - {"project"}:
-        raise Unauthorized("Only project-scoped and unscoped tokens are issued by this service.")
-    return scope.get("project"), False
-
-
-def authenticate(db: Database, conf: CellConfig, lockout: LockoutPolicy, auth: dict[str, Any]) -> Subject:
-    """Check a validated ``auth`` block; returns the Subject, raises Unauthorized or BadRequest."""
-    methods = auth["identity"]["methods"]
-    if methods != ["password"]:
-        raise Unauthorized(f"Authentication method {'+'.join(methods)!r} is not supported; use password.")
-    if "password" not in auth["identity"]:
-        raise BadRequest("Expecting to find password in identity.")
-    user_ref = auth["identity"]["password"]["user"]
+def check_password(db: Database, conf: CellConfig, lockout: LockoutPolicy,
+                   password_block: dict[str, Any]) -> tuple[User, Domain]:
+    """Find the user and check its password, counting failures; returns the user and its domain."""
+    user_ref = password_block["user"]
     password = user_ref["password"]
-    project_ref, use_default = _scope(auth)
-    found = db.transaction(lambda s: _lookup(s, user_ref, project_ref, use_default))
+    found = db.transaction(lambda s: _find_user(s, user_ref))
     now = utcnow()
     if found is None:
         passwords.dummy_verify(password, conf.password_hash_cost)
         raise Unauthorized(AUTH_REQUIRED)
-    user = found.user
+    user, domain = found
     if user.locked_until is not None and user.locked_until > now:
         raise Unauthorized(_locked_message((user.locked_until - now).total_seconds()))
     if not passwords.verify_password(password, user.password_hash):
         if _record_failure(db, user, lockout, now):
             raise Unauthorized(_locked_message(lockout.seconds))
         raise Unauthorized(AUTH_REQUIRED)
-    if not user.enabled or not found.domain.enabled:
+    if not user.enabled or not domain.enabled:
         raise Unauthorized("The account is disabled.")
     if conf.service_accounts_only and not user.is_service:
-        raise Unauthorized(f"This identity endpoint accepts only service accounts of cell {conf.path}.")
+        raise Unauthorized(f"This identity endpoint accepts only service accounts of cell {conf.path}; "
+                           f"users log in at the API cell's identity service.")
     _after_success(db, conf, user, password)
-    project = found.project
-    if project_ref is not None and (project is None or not found.project_enabled or not found.roles):
-        wanted = project_ref.get("id") or project_ref.get("name")
-        raise Unauthorized(f"You have no role on project {wanted!r}, or it does not exist or is disabled.")
-    if project is not None and (not found.project_enabled or not found.roles):
-        project = None  # a default project the user cannot use: fall back to an unscoped token
-    return Subject(user_id=user.id, user_name=user.name, domain_id=found.domain.id,
-                   domain_name=found.domain.name, project=project,
-                   roles=found.roles if project else ())
+    return user, domain
 
 
-def subject_of(session: Session, claims: dict[str, Any]) -> Subject | None:
-    """Rebuild the Subject of a token being validated; None if its user or project is gone or disabled."""
-    row = session.execute(
-        sa.select(User.enabled, Domain.name, Domain.enabled)
-        .join(Domain, Domain.id == User.domain_id).where(User.id == claims["sub"])
-    ).first()
-    if row is None or not (row[0] and row[2]):
-        return None
-    project = None
-    roles: tuple[tuple[str, str], ...] = ()
-    if claims.get("project_id"):
-        found = _find_project(session, {"id": claims["project_id"]})
-        if found is None or not found[1]:
-            return None
-        project = found[0]
-        names = list(claims.get("roles") or [])
-        rows = session.execute(sa.select(Role.id, Role.name).where(Role.name.in_(names))).all()
-        ids = {r[1]: r[0] for r in rows}
-        roles = tuple((ids.get(name, name), name) for name in names)
-    return Subject(user_id=claims["sub"], user_name=claims.get("name") or "", domain_id=claims["domain_id"],
-                   domain_name=row[1], project=project, roles=roles,
-                   methods=tuple(claims.get("methods") or ("password",)))
+def password_subject(db: Database, conf: CellConfig, lockout: LockoutPolicy,
+                     auth: dict[str, Any]) -> Subject:
+    """The password method: check the password, then grant the requested scope."""
+    if "password" not in auth["identity"]:
+        raise BadRequest("Expecting to find password in identity.")
+    wanted = scope.requested(auth)
+    user, domain = check_password(db, conf, lockout, auth["identity"]["password"])
+    granted = db.transaction(lambda s: scope.resolve(s, user.id, wanted, user.default_project_id))
+    return Subject(user_id=user.id, user_name=user.name, domain_id=domain.id, domain_name=domain.name,
+                   project=granted.project, domain_scope=granted.domain, roles=granted.roles)

@@ -26,8 +26,19 @@ class ProjectRef:
 
 
 @dataclass(frozen=True)
+class DomainRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Subject:
-    """Who a token speaks for: the user, the project it is scoped to and the roles held there."""
+    """Who a token speaks for: the user, its scope (a project, a domain or none) and the roles held there.
+
+    ``audit_chain`` is the audit id of the token this one was rescoped from
+    (revoking that chain revokes both); ``expires`` caps the new token's
+    expiry (a rescoped token never outlives its original).
+    """
 
     user_id: str
     user_name: str
@@ -36,6 +47,10 @@ class Subject:
     project: ProjectRef | None
     roles: tuple[tuple[str, str], ...]  # (role id, role name)
     methods: tuple[str, ...] = ("password",)
+    domain_scope: DomainRef | None = None
+    app_cred_id: str | None = None
+    audit_chain: str | None = None
+    expires: float | None = None
 
     @property
     def role_names(self) -> list[str]:
@@ -64,28 +79,68 @@ def new_audit_id() -> str:
 
 def issue(conf: CellConfig, keys: KeyRepository, subject: Subject,
           now: float | None = None, ttl: int | None = None) -> IssuedToken:
-    """Sign a token for ``subject`` with the primary key; returns the token and its claims."""
-    issued_at = int(now if now is not None else time.time())
+    """Sign a token for ``subject`` with the primary key; returns the token and its claims.
+
+    ``iat`` keeps milliseconds, so a token issued right after a revocation
+    event (say, a login with a password just changed) is not caught by it.
+    """
+    issued_at = round(now if now is not None else time.time(), 3)
+    expires = int(issued_at) + (ttl if ttl is not None else conf.token_ttl)
+    if subject.expires is not None:
+        expires = min(expires, int(subject.expires))
     project = subject.project
+    audit_ids = [new_audit_id()]
+    if subject.audit_chain:
+        audit_ids.append(subject.audit_chain)
     claims: dict[str, Any] = {
         "iss": conf.path,
         "aud": audiences(conf),
         "sub": subject.user_id,
         "name": subject.user_name,
         "domain_id": subject.domain_id,
+        "domain_name": subject.domain_name,
         "project_id": project.id if project else None,
         "project_name": project.name if project else None,
         "project_domain_id": project.domain_id if project else None,
         "roles": subject.role_names,
+        "role_ids": [role_id for role_id, _ in subject.roles],
         "methods": list(subject.methods),
         "iat": issued_at,
-        "exp": issued_at + (ttl if ttl is not None else conf.token_ttl),
+        "exp": expires,
         "jti": uuid.uuid4().hex,
-        "audit_ids": [new_audit_id()],
+        "audit_ids": audit_ids,
     }
+    if project is not None:
+        claims["project_domain_name"] = project.domain_name
+    if subject.domain_scope is not None:
+        claims["scope_domain_id"] = subject.domain_scope.id
+        claims["scope_domain_name"] = subject.domain_scope.name
+    if subject.app_cred_id is not None:
+        claims["app_cred_id"] = subject.app_cred_id
     kid, private = keys.signing_key()
     token = jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid})
     return IssuedToken(token, claims)
+
+
+def subject_from_claims(claims: dict[str, Any]) -> Subject:
+    """The Subject a token this service issued speaks for, from its claims alone."""
+    project = None
+    if claims.get("project_id"):
+        project = ProjectRef(claims["project_id"], claims.get("project_name") or "",
+                             claims.get("project_domain_id") or "", claims.get("project_domain_name") or "")
+    domain_scope = None
+    if claims.get("scope_domain_id"):
+        domain_scope = DomainRef(claims["scope_domain_id"], claims.get("scope_domain_name") or "")
+    names = list(claims.get("roles") or [])
+    ids = list(claims.get("role_ids") or names)
+    audit_ids = claims.get("audit_ids") or []
+    return Subject(user_id=claims["sub"], user_name=claims.get("name") or "",
+                   domain_id=claims.get("domain_id") or "", domain_name=claims.get("domain_name") or "",
+                   project=project, domain_scope=domain_scope, roles=tuple(zip(ids, names, strict=False)),
+                   methods=tuple(claims.get("methods") or ("password",)),
+                   app_cred_id=claims.get("app_cred_id"),
+                   audit_chain=audit_ids[-1] if len(audit_ids) > 1 else None,
+                   expires=float(claims["exp"]))
 
 
 def decode(conf: CellConfig, keys: KeyRepository, token: str) -> dict[str, Any]:

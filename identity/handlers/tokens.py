@@ -9,11 +9,10 @@ import flask
 
 from cells.context import RequestContext
 from cells.exception import BadRequest, Forbidden, NotFound, Unauthorized
-from identity import auth, revocation, tokens
-from identity.revocation_list import TokenFacts
+from identity import methods, revocation, tokens
 from identity.schemas import validate
 from identity.schemas.tokens import AUTH
-from identity.service import IdentityService, current
+from identity.service import IdentityService, caller, current
 from identity.views import tokens as views
 
 LOG = logging.getLogger(__name__)
@@ -23,13 +22,6 @@ bp = flask.Blueprint("tokens", __name__)
 
 def _catalog(service: IdentityService) -> list[dict[str, Any]] | None:
     return None if "nocatalog" in flask.request.args else service.catalog
-
-
-def _caller(service: IdentityService) -> RequestContext:
-    token = flask.request.headers.get("X-Auth-Token")
-    if not token:
-        raise Unauthorized(auth.AUTH_REQUIRED)
-    return service.verifier.verify(token)
 
 
 def _subject_claims(service: IdentityService, caller: RequestContext) -> dict[str, Any]:
@@ -48,16 +40,17 @@ def _subject_claims(service: IdentityService, caller: RequestContext) -> dict[st
 
 @bp.post("/v3/auth/tokens")
 def issue() -> tuple[flask.Response, int, dict[str, str]]:
-    """Authenticate with a password; 201 with the token in X-Subject-Token."""
+    """Authenticate (password, token or application credential); 201 with the token in X-Subject-Token."""
     service = current()
     body = flask.request.get_json(force=True, silent=True)
     if body is None:
         raise BadRequest("The request body is not valid JSON.")
     validate(AUTH, body)
-    subject = auth.authenticate(service.db, service.conf, service.lockout, body["auth"])
+    subject = methods.authenticate(service, body["auth"])
     issued = tokens.issue(service.conf, service.keys, subject)
-    LOG.info("issued token for user %s project %s audit_id %s", subject.user_id,
-             subject.project.id if subject.project else "-", issued.claims["audit_ids"][0])
+    LOG.info("issued token for user %s project %s by %s audit_id %s", subject.user_id,
+             subject.project.id if subject.project else "-", "+".join(subject.methods),
+             issued.claims["audit_ids"][0])
     return (flask.jsonify(views.token(subject, issued.claims, _catalog(service))), 201,
             {"X-Subject-Token": issued.token})
 
@@ -66,16 +59,10 @@ def issue() -> tuple[flask.Response, int, dict[str, str]]:
 def check() -> tuple[flask.Response, int, dict[str, str]]:
     """Validate X-Subject-Token; 404 if it is invalid, expired or revoked."""
     service = current()
-    claims = _subject_claims(service, _caller(service))
-
-    def load(session: Any) -> tokens.Subject | None:
-        if revocation.is_revoked(session, TokenFacts.from_claims(claims)):
-            raise NotFound("Could not find token: it has been revoked.")
-        return auth.subject_of(session, claims)
-
-    subject = service.db.transaction(load)
-    if subject is None:
-        raise NotFound("Could not find token: its user or project no longer exists or is disabled.")
+    claims = _subject_claims(service, caller())
+    if methods.is_revoked(service, claims):
+        raise NotFound("Could not find token: it has been revoked.")
+    subject = tokens.subject_from_claims(claims)
     token = flask.request.headers["X-Subject-Token"]
     return flask.jsonify(views.token(subject, claims, _catalog(service))), 200, {"X-Subject-Token": token}
 
@@ -84,7 +71,7 @@ def check() -> tuple[flask.Response, int, dict[str, str]]:
 def revoke() -> tuple[str, int]:
     """Revoke X-Subject-Token; 204."""
     service = current()
-    claims = _subject_claims(service, _caller(service))
+    claims = _subject_claims(service, caller())
     service.db.transaction(lambda session: revocation.revoke_token(session, service.conf.token_ttl, claims))
     LOG.info("revoked token audit_id %s of user %s", (claims.get("audit_ids") or ["-"])[0], claims["sub"])
     return "", 204

@@ -9,10 +9,23 @@ from jsonschema.exceptions import best_match
 
 from cells.exception import BadRequest
 
+_VALIDATORS: dict[int, tuple[dict[str, Any], jsonschema.Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    # Schemas are module constants: build each validator once (the schema is kept alive with it).
+    entry = _VALIDATORS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, jsonschema.Draft202012Validator(schema))
+        _VALIDATORS[id(schema)] = entry
+    return entry[1]
+
 
 def validate(schema: dict[str, Any], body: Any) -> None:
     """Raise BadRequest naming the first offending field; the offending value is never echoed."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(schema)
+    if validator.is_valid(body):
+        return
     error = best_match(validator.iter_errors(body))
     if error is None:
         return

@@ -1,4 +1,4 @@
-"""Schema of POST /v3/auth/tokens (Keystone v3 password authentication)."""
+"""Schema of POST /v3/auth/tokens (Keystone v3: password, token and application_credential methods)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,26 @@ USER: dict[str, Any] = {
     **_ID_OR_NAME,
 }
 
+TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 16384}},
+}
+
+# By id, or by name with the owning user (by id, or by name and domain).
+APPLICATION_CREDENTIAL: dict[str, Any] = {
+    "type": "object",
+    "required": ["secret"],
+    "properties": {
+        "id": _ID,
+        "name": _NAME,
+        "secret": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "user": {"type": "object", "properties": {"id": _ID, "name": _NAME, "domain": DOMAIN},
+                 **_ID_OR_NAME},
+    },
+    "anyOf": [{"required": ["id"]}, {"required": ["name", "user"]}],
+}
+
 PROJECT: dict[str, Any] = {
     "type": "object",
     "properties": {"id": _ID, "name": _NAME, "domain": DOMAIN},
@@ -50,12 +70,15 @@ AUTH: dict[str, Any] = {
                             "required": ["user"],
                             "properties": {"user": USER},
                         },
+                        "token": TOKEN,
+                        "application_credential": APPLICATION_CREDENTIAL,
                     },
                 },
                 "scope": {
                     "anyOf": [
                         {"enum": ["unscoped"]},
-                        {"type": "object", "properties": {"project": PROJECT, "domain": DOMAIN}},
+                        {"type": "object", "properties": {"project": PROJECT, "domain": DOMAIN,
+                                                           "system": {"type": "object"}}},
                     ],
                 },
             },

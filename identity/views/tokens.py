@@ -27,11 +27,18 @@ def token(subject: Subject, claims: dict[str, Any], catalog: list[dict[str, Any]
         "expires_at": timestamp(claims["exp"]),
         "issued_at": timestamp(claims["iat"]),
     }
+    if subject.app_cred_id is not None:
+        body["application_credential"] = {"id": subject.app_cred_id, "restricted": True}
     if subject.project is not None:
         project = subject.project
         body["project"] = {"id": project.id, "name": project.name,
                            "domain": {"id": project.domain_id, "name": project.domain_name}}
         body["is_domain"] = False
+        body["roles"] = [{"id": role_id, "name": name} for role_id, name in subject.roles]
+        if catalog is not None:
+            body["catalog"] = catalog
+    elif subject.domain_scope is not None:
+        body["domain"] = {"id": subject.domain_scope.id, "name": subject.domain_scope.name}
         body["roles"] = [{"id": role_id, "name": name} for role_id, name in subject.roles]
         if catalog is not None:
             body["catalog"] = catalog

@@ -53,14 +53,15 @@ def test_issue_project_scoped_token_by_name(client, conf, ids):
     assert catalog["identity"]["endpoints"][0]["url"] == conf.identity.public_url + "/v3"
     assert catalog["image"]["endpoints"][0]["url"] == "http://127.0.0.1:19292"
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert set(claims) == {"iss", "aud", "sub", "name", "domain_id", "project_id", "project_name",
-                           "project_domain_id", "roles", "methods", "iat", "exp", "jti", "audit_ids"}
+    assert set(claims) == {"iss", "aud", "sub", "name", "domain_id", "domain_name", "project_id",
+                           "project_name", "project_domain_id", "project_domain_name", "roles", "role_ids",
+                           "methods", "iat", "exp", "jti", "audit_ids"}
     assert claims["iss"] == "top" and claims["aud"] == ["top"]
     assert claims["sub"] == ids["users"]["demo"] and claims["name"] == "demo"
     assert claims["project_id"] == ids["projects"]["demo"] and claims["project_name"] == "demo"
     assert claims["project_domain_id"] == "default" and claims["domain_id"] == "default"
     assert claims["roles"] == ["member"] and claims["methods"] == ["password"]
-    assert claims["exp"] - claims["iat"] == conf.token_ttl
+    assert claims["exp"] - int(claims["iat"]) == conf.token_ttl
     assert claims["audit_ids"] == body["audit_ids"]
     assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
 
@@ -195,7 +196,8 @@ def test_service_accounts_only_refuses_users(make_conf, sqlite_db):
     refused = issue(client, "person", SERVICE_PASSWORD, None)
     assert refused.status_code == 401
     assert refused.json["error"]["message"] == (
-        "This identity endpoint accepts only service accounts of cell top!cell1.")
+        "This identity endpoint accepts only service accounts of cell top!cell1; "
+        "users log in at the API cell's identity service.")
     accepted = issue(client, "cell1-service", SERVICE_PASSWORD, "service")
     assert accepted.status_code == 201
     assert jwt.decode(accepted.headers["X-Subject-Token"], options={"verify_signature": False})["iss"] \
@@ -211,7 +213,7 @@ def test_token_lifetime_follows_config(make_conf, sqlite_db):
     before = int(time.time())
     response = issue(create_app(conf, db).test_client(), "admin", ADMIN_PASSWORD, "admin")
     claims = jwt.decode(response.headers["X-Subject-Token"], options={"verify_signature": False})
-    assert before <= claims["iat"] <= before + 2 and claims["exp"] == claims["iat"] + 120
+    assert before <= claims["iat"] <= before + 2 and claims["exp"] == int(claims["iat"]) + 120
 
 
 def test_audience_is_the_issuing_cell_only(make_conf, sqlite_db):
