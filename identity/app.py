@@ -13,7 +13,7 @@ from cells.exception import ConfigError
 from identity import errors
 from identity.auth import LockoutPolicy
 from identity.catalog import build_catalog
-from identity.handlers import jwks, tokens, versions
+from identity.handlers import auth_scopes, jwks, tokens, versions
 from identity.keys import KeyRepository, RepositoryKeySource
 from identity.middleware import TokenVerifier
 from identity.service import EXTENSION, IdentityService
@@ -42,7 +42,7 @@ def create_app(conf: CellConfig, db: Database | None = None, *,
                                                 catalog=build_catalog(conf),
                                                 lockout=lockout or LockoutPolicy(
                                                     conf.lockout_failures, int(conf.lockout_duration)))
-    for module in (versions, tokens, jwks):
+    for module in (versions, tokens, jwks, auth_scopes):
         app.register_blueprint(module.bp)
     errors.register(app)
 

@@ -217,3 +217,19 @@ def test_login_after_password_change_event_is_not_revoked(client, db, ids):
     token = issue(client, "demo", DEMO_PASSWORD).headers["X-Subject-Token"]
     check = client.get("/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token})
     assert check.status_code == 200
+
+
+def test_auth_projects_domains_and_catalog(client, db, ids):
+    root = add_project(db, "tree-root")
+    child = add_project(db, "tree-child", root)
+    assign(db, USER_PROJECT, ids["users"]["demo"], root, ids["roles"]["reader"], inherited=True)
+    assign(db, USER_DOMAIN, ids["users"]["demo"], "default", ids["roles"]["reader"])
+    token = issue(client).headers["X-Subject-Token"]
+    headers = {"X-Auth-Token": token}
+    projects = client.get("/v3/auth/projects", headers=headers).json["projects"]
+    assert {p["id"] for p in projects} == {ids["projects"]["demo"], child}
+    domains = client.get("/v3/auth/domains", headers=headers).json["domains"]
+    assert [d["id"] for d in domains] == ["default"]
+    catalog = client.get("/v3/auth/catalog", headers=headers).json["catalog"]
+    assert {entry["type"] for entry in catalog} == {"identity", "compute", "image"}
+    assert client.get("/v3/auth/projects").status_code == 401
