@@ -70,6 +70,11 @@ def _after_success(db: Database, conf: CellConfig, user: User, password: str) ->
         db.transaction(lambda s: s.execute(sa.update(User).where(User.id == user.id).values(**values)))
 
 
+def _service_only(conf: CellConfig) -> str:
+    return (f"This identity endpoint accepts only service accounts of cell {conf.path}; "
+            f"users log in at the API cell's identity service.")
+
+
 def _locked_message(seconds: float) -> str:
     return (f"The account is locked after too many failed logins; "
             f"try again in {max(1, int(seconds + 0.999))} seconds.")
@@ -84,7 +89,7 @@ def check_password(db: Database, conf: CellConfig, lockout: LockoutPolicy,
     now = utcnow()
     if found is None:
         passwords.dummy_verify(password, conf.password_hash_cost)
-        raise Unauthorized(AUTH_REQUIRED)
+        raise Unauthorized(_service_only(conf) if conf.service_accounts_only else AUTH_REQUIRED)
     user, domain = found
     if user.locked_until is not None and user.locked_until > now:
         raise Unauthorized(_locked_message((user.locked_until - now).total_seconds()))
@@ -95,8 +100,7 @@ def check_password(db: Database, conf: CellConfig, lockout: LockoutPolicy,
     if not user.enabled or not domain.enabled:
         raise Unauthorized("The account is disabled.")
     if conf.service_accounts_only and not user.is_service:
-        raise Unauthorized(f"This identity endpoint accepts only service accounts of cell {conf.path}; "
-                           f"users log in at the API cell's identity service.")
+        raise Unauthorized(_service_only(conf))
     _after_success(db, conf, user, password)
     return user, domain
 

@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     boot.add_argument("--service-account", action="append", default=[], metavar="NAME=PASSWORD_FILE",
                       help="a cell service account and the file holding its password (repeatable)")
     rotate = commands.add_parser("rotate-keys", help="promote the staged signing key and stage a new one")
-    rotate.add_argument("--max-keys", type=int, default=3, help="keys kept: primary, staged, secondaries")
+    rotate.add_argument("--max-keys", type=int, default=None,
+                        help="keys kept: primary, staged, secondaries (default identity.max_key_count)")
+    commands.add_parser("keys", help="list the signing keys and their states (primary, staged, secondary)")
     return parser
 
 
@@ -91,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             if not conf.key_repository:
                 raise ConfigError("identity.key_repository is required")
             repository = KeyRepository(conf.key_repository)
-            result = {"primary": repository.rotate(args.max_keys), "keys": repository.states()}
+            if args.command == "rotate-keys":
+                primary = repository.rotate(args.max_keys or conf.max_key_count)
+            else:
+                primary = repository.ensure()
+            result = {"primary": primary, "keys": repository.states()}
     except (ConfigError, ValueError) as exc:
         print(f"{DAEMON}: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2

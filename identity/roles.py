@@ -9,6 +9,8 @@ recursive query walks the project's ancestors in the same round trip.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
@@ -26,7 +28,7 @@ from cells.db.identity_models import (
 RoleRef = tuple[str, str]  # (role id, role name)
 
 
-def _actors(user_id: str) -> sa.ColumnElement[bool]:
+def _actors(user_id: Any) -> sa.ColumnElement[bool]:
     groups = sa.select(GroupMembership.group_id).where(GroupMembership.user_id == user_id)
     return sa.or_(
         sa.and_(Assignment.type.in_((USER_PROJECT, USER_DOMAIN)), Assignment.actor_id == user_id),
@@ -34,7 +36,7 @@ def _actors(user_id: str) -> sa.ColumnElement[bool]:
     )
 
 
-def ancestors_query(project_id: str) -> sa.CTE:
+def ancestors_query(project_id: Any) -> sa.CTE:
     """A recursive CTE of ``project_id`` and all its ancestors: columns id, parent_id, domain_id, depth."""
     base = sa.select(Project.id, Project.parent_id, Project.domain_id,
                      sa.literal(0).label("depth")).where(Project.id == project_id)
@@ -47,8 +49,9 @@ def ancestors_query(project_id: str) -> sa.CTE:
     return tree
 
 
-def on_project(session: Session, user_id: str, project_id: str) -> tuple[RoleRef, ...]:
-    """Return the roles ``user_id`` holds on ``project_id``, sorted by name, without duplicates."""
+def _on_project_statement() -> sa.Select[tuple[str, str]]:
+    # Built once with bound parameters: constructing it costs more than running it.
+    user_id, project_id = sa.bindparam("user_id"), sa.bindparam("project_id")
     tree = ancestors_query(project_id)
     domain_of = sa.select(Project.domain_id).where(Project.id == project_id).scalar_subquery()
     where_held = sa.or_(
@@ -59,24 +62,34 @@ def on_project(session: Session, user_id: str, project_id: str) -> tuple[RoleRef
         sa.and_(Assignment.type.in_((USER_DOMAIN, GROUP_DOMAIN)), Assignment.inherited.is_(True),
                 Assignment.target_id == domain_of),
     )
-    rows = session.execute(
-        sa.select(Role.id, Role.name).distinct()
-        .join(Assignment, Assignment.role_id == Role.id)
-        .where(_actors(user_id), where_held)
-        .order_by(Role.name)
-    ).all()
+    return (sa.select(Role.id, Role.name).distinct()
+            .join(Assignment, Assignment.role_id == Role.id)
+            .where(_actors(user_id), where_held)
+            .order_by(Role.name))
+
+
+def _on_domain_statement() -> sa.Select[tuple[str, str]]:
+    user_id, domain_id = sa.bindparam("user_id"), sa.bindparam("domain_id")
+    return (sa.select(Role.id, Role.name).distinct()
+            .join(Assignment, Assignment.role_id == Role.id)
+            .where(_actors(user_id), Assignment.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
+                   Assignment.target_id == domain_id, Assignment.inherited.is_(False))
+            .order_by(Role.name))
+
+
+_ON_PROJECT = _on_project_statement()
+_ON_DOMAIN = _on_domain_statement()
+
+
+def on_project(session: Session, user_id: str, project_id: str) -> tuple[RoleRef, ...]:
+    """Return the roles ``user_id`` holds on ``project_id``, sorted by name, without duplicates."""
+    rows = session.execute(_ON_PROJECT, {"user_id": user_id, "project_id": project_id}).all()
     return tuple((r[0], r[1]) for r in rows)
 
 
 def on_domain(session: Session, user_id: str, domain_id: str) -> tuple[RoleRef, ...]:
     """Return the roles ``user_id`` holds on the domain itself, sorted by name."""
-    rows = session.execute(
-        sa.select(Role.id, Role.name).distinct()
-        .join(Assignment, Assignment.role_id == Role.id)
-        .where(_actors(user_id), Assignment.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
-               Assignment.target_id == domain_id, Assignment.inherited.is_(False))
-        .order_by(Role.name)
-    ).all()
+    rows = session.execute(_ON_DOMAIN, {"user_id": user_id, "domain_id": domain_id}).all()
     return tuple((r[0], r[1]) for r in rows)
 
 

@@ -61,17 +61,22 @@ def domain_filter(column_id: Any, column_name: Any, ref: dict[str, Any] | None, 
     return column_id == ref["id"] if "id" in ref else column_name == ref["name"]
 
 
+_PROJECT_COLUMNS = sa.select(Project.id, Project.name, Project.enabled, Domain.id, Domain.name,
+                             Domain.enabled).join(Domain, Domain.id == Project.domain_id)
+_PROJECT_BY_ID = _PROJECT_COLUMNS.where(Project.id == sa.bindparam("project_id"))
+
+
 def find_project(session: Session, ref: dict[str, Any]) -> tuple[ProjectRef, bool] | None:
     """Return the project (by id, or by name and domain) and whether it and its domain are enabled."""
-    domain = aliased(Domain)
-    stmt = sa.select(Project.id, Project.name, Project.enabled, domain.id, domain.name,
-                     domain.enabled).join(domain, domain.id == Project.domain_id)
     if "id" in ref:
-        stmt = stmt.where(Project.id == ref["id"])
+        row = session.execute(_PROJECT_BY_ID, {"project_id": ref["id"]}).first()
     else:
+        domain = aliased(Domain)
+        stmt = sa.select(Project.id, Project.name, Project.enabled, domain.id, domain.name,
+                         domain.enabled).join(domain, domain.id == Project.domain_id)
         stmt = stmt.where(Project.name == ref["name"],
                           domain_filter(domain.id, domain.name, ref.get("domain"), "project"))
-    row = session.execute(stmt).first()
+        row = session.execute(stmt).first()
     if row is None:
         return None
     return ProjectRef(row[0], row[1], row[3], row[4]), bool(row[2] and row[5])
