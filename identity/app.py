@@ -13,9 +13,23 @@ from cells.exception import ConfigError
 from identity import errors
 from identity.auth import LockoutPolicy
 from identity.catalog import build_catalog
-from identity.handlers import auth_scopes, jwks, tokens, versions
+from identity.handlers import (
+    application_credentials,
+    assignments,
+    auth_scopes,
+    domains,
+    groups,
+    jwks,
+    projects,
+    revoke,
+    roles,
+    tokens,
+    users,
+    versions,
+)
 from identity.keys import KeyRepository, RepositoryKeySource
-from identity.middleware import TokenVerifier
+from identity.middleware import AuthMiddleware, TokenVerifier
+from identity.revocation_local import DatabaseRevocations
 from identity.service import EXTENSION, IdentityService
 
 MAX_BODY_BYTES = 64 * 1024
@@ -34,15 +48,21 @@ def create_app(conf: CellConfig, db: Database | None = None, *,
     keys = KeyRepository(conf.key_repository)
     keys.ensure()
     # Callers of GET/DELETE /v3/auth/tokens present tokens of this very service: checked locally.
-    verifier = TokenVerifier(dataclasses.replace(conf, trusted_issuers=()), RepositoryKeySource(keys))
-    app = flask.Flask("identity")
+    # ... and against its own revocation events, read from its database (no HTTP to itself).
+    revocations = DatabaseRevocations(conf.path, db)
+    verifier = TokenVerifier(dataclasses.replace(conf, trusted_issuers=()), RepositoryKeySource(keys),
+                             revocations={conf.path: revocations})
+    app = flask.Flask("identity", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.url_map.strict_slashes = False
     app.extensions[EXTENSION] = IdentityService(conf=conf, db=db, keys=keys, verifier=verifier,
+                                                revocations=revocations,
                                                 catalog=build_catalog(conf),
                                                 lockout=lockout or LockoutPolicy(
                                                     conf.lockout_failures, int(conf.lockout_duration)))
-    for module in (versions, tokens, jwks, auth_scopes):
+    for module in (versions, tokens, jwks, auth_scopes, revoke):
+        app.register_blueprint(module.bp)
+    for module in (domains, projects, users, groups, roles, assignments, application_credentials):
         app.register_blueprint(module.bp)
     errors.register(app)
 
@@ -51,4 +71,7 @@ def create_app(conf: CellConfig, db: Database | None = None, *,
         response.headers["x-openstack-request-id"] = new_request_id()
         return response
 
+    # Every route is checked against the policy table; callers are verified locally.
+    app.wsgi_app = AuthMiddleware(app.wsgi_app, conf, verifier=verifier,  # type: ignore[method-assign]
+                                  enforcer="identity", url_map=app.url_map)
     return app

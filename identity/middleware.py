@@ -18,18 +18,26 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
+from werkzeug.routing.exceptions import RoutingException
+from werkzeug.wsgi import get_path_info
 
 from cells.config import CellConfig
 from cells.context import RequestContext
 from cells.exception import ConfigError, ServiceUnavailable, Unauthorized
+from identity.policy import Enforcer
+from identity.policy import enforcer as load_enforcer
+from identity.revocation_feed import RevocationCheck, RevocationFeed, default_feeds
+from identity.revocation_list import TokenFacts
 
 LOG = logging.getLogger(__name__)
 
@@ -38,6 +46,7 @@ MAX_TOKEN_BYTES = 8192
 CLOCK_LEEWAY = 10  # seconds of clock skew tolerated between cells
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 JWKS_PATH = "/v3/OS-JWKS"
+REVOKED = "The token has been revoked."
 
 
 # --- key sources -----------------------------------------------------------------
@@ -166,6 +175,11 @@ class _Verified:
     roles: tuple[str, ...]
     audit_ids: tuple[str, ...]
     expires: float
+    # Its revocation status (mutable, re-checked when the issuer's events change); None: no feed.
+    check: RevocationCheck | None = field(default=None, compare=False)
+    # The key that signed it, and where that key is published: once retired, the token is refused.
+    kid: str | None = field(default=None, compare=False)
+    key_source: KeySource | None = field(default=None, compare=False)
 
     def context(self, cell_path: str) -> RequestContext:
         return RequestContext(user_id=self.user_id, user_name=self.user_name,
@@ -198,6 +212,10 @@ class _LruCache:
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
 
+    def pop(self, key: bytes) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
 
 def _strings(value: Any, claim: str) -> tuple[str, ...]:
     if value is None:
@@ -215,10 +233,16 @@ def _optional_str(claims: dict[str, Any], claim: str) -> str | None:
 
 
 class TokenVerifier:
-    """Verifies tokens offline and returns the caller's RequestContext."""
+    """Verifies tokens offline and returns the caller's RequestContext.
+
+    Tokens are also checked against their issuer's revocation events, polled
+    in the background (``revocations``: a feed per issuer; by default HTTP
+    feeds from ``auth.identity_url`` and the trusted issuers' JWKS URLs).
+    """
 
     def __init__(self, conf: CellConfig, key_source: KeySource | None = None, *,
-                 service: str | None = None, cache_size: int = 4096) -> None:
+                 service: str | None = None, cache_size: int = 4096,
+                 revocations: Mapping[str, RevocationFeed] | None = None) -> None:
         self.conf = conf
         trusted = [t for t in conf.trusted_issuers if t.issuer != conf.path
                    and (not t.services or service in t.services)]
@@ -236,6 +260,8 @@ class TokenVerifier:
             if not self._sources:
                 raise ConfigError("auth.identity_url (or auth.trusted_issuers) is required to verify tokens")
         self._cache = _LruCache(cache_size)
+        self._feeds = dict(revocations) if revocations is not None else default_feeds(conf, trusted)
+        self._unfed: set[str] = set()  # issuers without a revocation feed, warned about once
 
     def verify(self, token: str) -> RequestContext:
         """Return the context the token vouches for; raises Unauthorized saying why it is refused."""
@@ -248,6 +274,15 @@ class TokenVerifier:
         if entry is None:
             entry = self._verify(token)
             self._cache.put(key, entry)
+        else:
+            check = entry.check
+            # A cached token is looked at again only when its issuer's events have changed.
+            if check is not None and check.generation != check.feed.list.generation and check.revoked():
+                self._cache.pop(key)
+                raise Unauthorized(REVOKED)
+            if entry.key_source is not None and entry.key_source.get(entry.kid or "") is None:
+                self._cache.pop(key)
+                raise Unauthorized(f"The token is signed with a retired key {entry.kid!r}.")
         return entry.context(self.conf.path)
 
     def _verify(self, token: str) -> _Verified:
@@ -289,7 +324,8 @@ class TokenVerifier:
             raise Unauthorized(f"The token lacks the '{exc.claim}' claim.") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"The token is invalid ({type(exc).__name__}).") from exc
-        return self._entry(issuer, claims)
+        entry = replace(self._entry(issuer, claims), kid=kid, key_source=source)
+        return self._checked(issuer, claims, entry)
 
     def _entry(self, issuer: str, claims: dict[str, Any]) -> _Verified:
         roles = _strings(claims.get("roles"), "roles")
@@ -307,6 +343,22 @@ class TokenVerifier:
                          audit_ids=_strings(claims.get("audit_ids"), "audit_ids"),
                          expires=float(claims["exp"]))
 
+    def _checked(self, issuer: str, claims: dict[str, Any], entry: _Verified) -> _Verified:
+        """Return ``entry`` with its revocation check; raises Unauthorized if the token is revoked."""
+        feed = self._feeds.get(issuer)
+        if feed is None:
+            if issuer not in self._unfed:
+                self._unfed.add(issuer)
+                LOG.warning("no revocation events for tokens of %r: revoked ones pass until they expire",
+                            issuer)
+            return entry
+        feed.start()  # lazily; the first poll runs in its own thread
+        _optional_str(claims, "app_cred_id")  # events match on it
+        check = RevocationCheck(feed, TokenFacts.from_claims(claims))
+        if check.revoked():
+            raise Unauthorized(REVOKED)
+        return replace(entry, check=check)
+
 
 # --- WSGI middleware ---------------------------------------------------------------
 
@@ -318,17 +370,26 @@ def keystone_error(code: int, message: str) -> dict[str, Any]:
 
 
 class AuthMiddleware:
-    """Wraps a WSGI app: verifies X-Auth-Token and sets ``environ["cloud.context"]``.
+    """Wraps a WSGI app: verifies X-Auth-Token, sets ``environ["cloud.context"]``, enforces the policy.
 
-    Paths in ``public_paths`` pass without a token: an entry matches exactly,
-    or, if it ends with '/', as a prefix (except "/" itself, which matches
-    only the root). A refused request gets a 401 built by ``error_body``.
+    With an ``enforcer`` (or the name of a service's table in the cell's
+    policy file, see identity.policy) the table decides: its public routes
+    pass without a token (one sent is not even looked at), its other routes
+    need a valid token (else 401) whose caller the route's rule allows (else
+    403), and a route the app serves but the table lacks is denied. A request
+    the app routes nowhere (by ``url_map``) reaches it, so it answers its own
+    404 or 405; a token sent with it is verified all the same.
+
+    Without an enforcer, paths in ``public_paths`` pass without a token: an
+    entry matches exactly, or, if it ends with '/', as a prefix (except "/"
+    itself, which matches only the root). Refusals are built by ``error_body``.
     """
 
     def __init__(self, app: Callable[..., Any], conf: CellConfig, *,
                  verifier: TokenVerifier | None = None, public_paths: tuple[str, ...] = (),
                  error_body: Callable[[int, str], dict[str, Any]] | None = None,
-                 service: str | None = None) -> None:
+                 service: str | None = None, enforcer: Enforcer | str | None = None,
+                 url_map: Map | None = None) -> None:
         self.app = app
         self.conf = conf
         self.verifier = verifier or TokenVerifier(conf, service=service)
@@ -337,21 +398,70 @@ class AuthMiddleware:
         self.error_body = error_body or keystone_error
         uri = f' uri="{conf.identity_url}"' if conf.identity_url else ""
         self._challenge = f"Keystone{uri}"
+        self.enforcer = load_enforcer(conf, enforcer) if isinstance(enforcer, str) else enforcer
+        self.url_map = url_map
 
     def _is_public(self, path: str) -> bool:
         return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.enforcer is not None:
+            return self._enforce(self.enforcer, environ, start_response)
         if self._is_public(environ.get("PATH_INFO") or "/"):
             return self.app(environ, start_response)
-        token = environ.get("HTTP_X_AUTH_TOKEN")
-        if not token:
-            return self._refuse(start_response, "The request you have made requires authentication.")
         try:
-            environ["cloud.context"] = self.verifier.verify(token)
+            self._verify(environ)
         except Unauthorized as exc:
             return self._refuse(start_response, exc.message)
         return self.app(environ, start_response)
+
+    def _verify(self, environ: dict[str, Any]) -> RequestContext:
+        token = environ.get("HTTP_X_AUTH_TOKEN")
+        if not token:
+            raise Unauthorized("The request you have made requires authentication.")
+        ctx = self.verifier.verify(token)
+        environ["cloud.context"] = ctx
+        return ctx
+
+    def _enforce(self, enforcer: Enforcer, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = (environ.get("REQUEST_METHOD") or "GET").upper()
+        path = get_path_info(environ) or "/"
+        match = enforcer.match(method, path)
+        if match is not None and match.route.public:
+            return self.app(environ, start_response)
+        served = match.route.key if match is not None else self._served(method, path)
+        if served is None and not environ.get("HTTP_X_AUTH_TOKEN"):
+            return self.app(environ, start_response)
+        try:
+            ctx = self._verify(environ)
+        except Unauthorized as exc:
+            return self._refuse(start_response, exc.message)
+        if served is None:
+            return self.app(environ, start_response)
+        if match is None:
+            enforcer.unlisted(served)
+            return self._forbid(start_response, served)
+        if not enforcer.allows(match, ctx):
+            return self._forbid(start_response, served)
+        return self.app(environ, start_response)
+
+    def _served(self, method: str, path: str) -> str | None:
+        """'METHOD pattern' of the app's route for a request, None if the app has none (404, 405)."""
+        if self.url_map is None:
+            return f"{method} {path}"
+        try:
+            rule, _ = self.url_map.bind("localhost").match(path, method, return_rule=True)
+        except (HTTPException, RoutingException):
+            return None
+        return f"{method} {rule.rule}"
+
+    def _forbid(self, start_response: Callable[..., Any], rule: str) -> list[bytes]:
+        message = f"Policy doesn't allow {rule} to be performed."
+        body = json.dumps(self.error_body(403, message)).encode("utf-8")
+        start_response("403 Forbidden", [("Content-Type", "application/json"),
+                                          ("Content-Length", str(len(body)))])
+        return [body]
 
     def _refuse(self, start_response: Callable[..., Any], message: str) -> list[bytes]:
         body = json.dumps(self.error_body(401, message)).encode("utf-8")

@@ -14,6 +14,7 @@ from cells.exception import Unauthorized
 from identity.auth import LockoutPolicy
 from identity.keys import KeyRepository
 from identity.middleware import TokenVerifier
+from identity.revocation_local import DatabaseRevocations
 
 EXTENSION = "cloud.identity"
 
@@ -24,6 +25,8 @@ class IdentityService:
     db: Database
     keys: KeyRepository
     verifier: TokenVerifier  # verifies callers' X-Auth-Token against the local keys
+    # this service's own revocation events, which ``verifier`` checks; refresh() after committing one
+    revocations: DatabaseRevocations
     catalog: list[dict[str, Any]]
     lockout: LockoutPolicy
 

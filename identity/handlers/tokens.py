@@ -73,5 +73,6 @@ def revoke() -> tuple[str, int]:
     service = current()
     claims = _subject_claims(service, caller())
     service.db.transaction(lambda session: revocation.revoke_token(session, service.conf.token_ttl, claims))
+    service.revocations.refresh()  # this process's verifier refuses it from now on
     LOG.info("revoked token audit_id %s of user %s", (claims.get("audit_ids") or ["-"])[0], claims["sub"])
     return "", 204
