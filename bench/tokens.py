@@ -4,15 +4,15 @@
    threads): tokens seen before (answered from its verified-token cache) and
    first-seen tokens (a fresh verifier over a pool of distinct tokens), from
    1 thread and from ``--threads`` threads.
-2. Token issue through the real identity API: ``identity.app.create_app``
-   served by ``cells.service.WsgiServer`` on a free loopback port, on a
-   temporary SQLite database bootstrapped with ``identity.bootstrap``;
-   ``--threads`` clients POST /v3/auth/tokens (password method) for a bounded
-   time, at the configured password hash cost and at the minimum cost 10, so
-   the share of the KDF shows. The token (rescoping) method is probed once
-   and measured only if the service accepts it.
+2. Token issue through the real identity API: the ``cloud-identity`` daemon
+   in its own process pinned to core 0, on a temporary SQLite database
+   bootstrapped with ``identity.bootstrap``; ``--threads`` clients on the
+   other cores POST /v3/auth/tokens for a bounded time with the password
+   method (at the configured hash cost and at the minimum cost 10, so the
+   share of the KDF shows) and with the token (rescoping) method. The
+   daemon's CPU time per issued token gives the rate one core sustains.
 3. The KDF alone (``identity.passwords``) at the default cost and at cost 10.
-4. The peak RSS of this process (clients and server share it).
+4. Peak RSS of this process (verifiers, clients) and of the daemon.
 
 Every figure is bounded by time; the whole run takes about 30 s. Ends with
 one JSON line holding all figures.
@@ -29,6 +29,7 @@ import os
 import resource
 import secrets
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,15 +38,14 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import yaml
 from stats import percentile
 
 from cells import config as config_mod
 from cells.config import CellConfig
 from cells.db import migrate
 from cells.db.engine import Database
-from cells.service import WsgiServer
 from identity import passwords
-from identity.app import create_app
 from identity.bootstrap import bootstrap
 from identity.keys import KeyRepository, RepositoryKeySource
 from identity.middleware import StaticKeySource, TokenVerifier
@@ -64,6 +64,11 @@ def free_port() -> int:
 
 def make_conf(workdir: str, port: int, cost: int | None) -> CellConfig:
     """An API cell whose identity listens on ``port``; ``cost`` None keeps the configured default."""
+    return config_mod.parse(conf_data(workdir, port, cost), "bench")
+
+
+def conf_data(workdir: str, port: int, cost: int | None) -> dict[str, Any]:
+    """The YAML content of that cell's configuration."""
     identity: dict[str, Any] = {"listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}",
                                 "key_repository": os.path.join(workdir, "keys"), "threads": 16}
     if cost is not None:
@@ -75,8 +80,9 @@ def make_conf(workdir: str, port: int, cost: int | None) -> CellConfig:
         "state_dir": workdir,
         "auth": {"identity_url": f"http://127.0.0.1:{port}"},
         "identity": identity,
+        "logging": {"level": "WARNING"},
     }
-    return config_mod.parse(data, "bench")
+    return data
 
 
 def run_threads(threads: int, seconds: float, work: Callable[[int, float], int]) -> tuple[int, float]:
@@ -219,18 +225,68 @@ def drive(url: str, body: Callable[[], dict[str, Any]], threads: int,
             "p99_ms": round(percentile(flat, 99) * 1000, 1), "errors": errors}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _start_daemon(workdir: str, conf_data: dict[str, Any], port: int) -> subprocess.Popen[bytes]:
+    """Run the real cloud-identity daemon, pinned to core 0 (clients get the other cores)."""
+    path = os.path.join(workdir, "identity.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(conf_data, f)
+    daemon = os.path.join(os.path.dirname(sys.executable), "cloud-identity")
+    proc = subprocess.Popen([daemon, "--config", path], stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(workdir, "identity.log"), "wb"),
+                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/v3", timeout=1)
+            return proc
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("cloud-identity did not start; see identity.log")
+
+
+def _measured(pid: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``run`` and add the daemon's CPU per issued token and the rate one core sustains."""
+    before = _cpu_seconds(pid)
+    out = run()
+    cpu = _cpu_seconds(pid) - before
+    if out["issued"]:
+        per = cpu / out["issued"]
+        out["server_cpu_ms"] = round(per * 1000, 3)
+        out["per_core_s"] = round(1 / per, 1) if per > 0 else None
+    return out
+
+
 def issue_through_api(workdir: str, cost: int | None, threads: int, seconds: float,
                       probe_token_method: bool) -> dict[str, Any]:
+    """Issue tokens through a real cloud-identity daemon on one core; clients run on the others."""
     os.makedirs(workdir, exist_ok=True)
     port = free_port()
-    conf = make_conf(workdir, port, cost)
+    data = conf_data(workdir, port, cost)
+    conf = config_mod.parse(data, "bench")
     migrate.upgrade(conf.database_url, "api")
     db = Database(conf.database_url)
     demo_password = secrets.token_urlsafe(12)
     bootstrap(conf, db, secrets.token_urlsafe(12), demo_password, {"top-service": secrets.token_urlsafe(12)})
-    assert conf.identity is not None
-    server = WsgiServer("identity-bench", create_app(conf, db), conf.identity)
-    server.start()
+    db.engine.dispose()
+    proc = _start_daemon(workdir, data, port)
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, set(range(1, os.cpu_count() or 1)))
     url = f"http://127.0.0.1:{port}/v3/auth/tokens"
     try:
         first = requests.post(url, json=password_body("demo", demo_password, "demo"), timeout=30)
@@ -238,27 +294,25 @@ def issue_through_api(workdir: str, cost: int | None, threads: int, seconds: flo
         if first.status_code != 201 or not token:
             raise RuntimeError(f"password authentication answered {first.status_code}: {first.text[:200]}")
         # The issued token must verify offline against the service's own keys.
-        verifier = TokenVerifier(conf, RepositoryKeySource(KeyRepository(conf.key_repository)))
+        keys = RepositoryKeySource(KeyRepository(conf.key_repository))
+        verifier = TokenVerifier(conf, keys, revocations={})
         if verifier.verify(token).project_name != "demo":
             raise RuntimeError("issued token is not scoped to the demo project")
         body = password_body("demo", demo_password, "demo")
-        out = {"password_hash_cost": conf.password_hash_cost, **drive(url, lambda: body, threads, seconds)}
+        out = {"password_hash_cost": conf.password_hash_cost,
+               **_measured(proc.pid, lambda: drive(url, lambda: body, threads, seconds))}
         if probe_token_method:
             probe = requests.post(url, json=token_body(token, "demo"), timeout=30)
-            if probe.status_code == 201:
-                rescope = token_body(token, "demo")
-                out["token_method"] = drive(url, lambda: rescope, threads, seconds)
-            else:
-                try:
-                    message = probe.json()["error"]["message"]
-                except (ValueError, KeyError, TypeError):
-                    message = probe.text[:120]
-                out["token_method"] = {"implemented": False, "status": probe.status_code,
-                                       "message": message}
+            if probe.status_code != 201:
+                raise RuntimeError(f"token method answered {probe.status_code}: {probe.text[:200]}")
+            rescope = token_body(token, "demo")
+            out["token_method"] = _measured(proc.pid, lambda: drive(url, lambda: rescope, threads, seconds))
+        out["server_peak_rss_mib"] = _rss_mib(proc.pid)
         return out
     finally:
-        server.stop()
-        db.engine.dispose()
+        proc.terminate()
+        proc.wait(timeout=30)
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
 # --- 3. the KDF alone ---------------------------------------------------------------
@@ -318,14 +372,16 @@ def main(argv: list[str] | None = None) -> int:
             label = "configured" if cost is None else "minimum"
             print(f"issue password ({label} cost {run['password_hash_cost']}): {run['per_s']}/s  "
                   f"p50 {run['p50_ms']} ms  p99 {run['p99_ms']} ms  ({run['issued']} issued, "
-                  f"{n} clients, errors {run['errors'] or 'none'})")
+                  f"{n} clients, errors {run['errors'] or 'none'}; server CPU {run.get('server_cpu_ms')} "
+                  f"ms/token, peak RSS {run['server_peak_rss_mib']} MiB)")
             method = run.get("token_method")
             if method and method.get("implemented") is False:
                 print(f"issue token method   : not implemented "
                       f"(HTTP {method['status']}: {method['message']})")
             elif method:
                 print(f"issue token method   : {method['per_s']}/s  p50 {method['p50_ms']} ms  "
-                      f"p99 {method['p99_ms']} ms")
+                      f"p99 {method['p99_ms']} ms  (server CPU {method.get('server_cpu_ms')} ms/token "
+                      f"= {method.get('per_core_s')}/s per core; errors {method['errors'] or 'none'})")
 
     default_cost = default_conf.password_hash_cost
     figures["kdf"] = [kdf(c, args.kdf_seconds) for c in dict.fromkeys((default_cost, passwords.MIN_COST))]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from cells.db.identity_models import (
     GROUP_DOMAIN,
@@ -28,53 +28,55 @@ from cells.db.identity_models import (
 RoleRef = tuple[str, str]  # (role id, role name)
 
 
+# Table columns, not ORM attributes: the statements built once below are plain Core, which
+# skips the ORM's execution path on the token-issuing hot path.
+_A, _G, _P, _R = (Assignment.__table__.c, GroupMembership.__table__.c, Project.__table__.c,
+                  Role.__table__.c)
+_USER_TYPES, _GROUP_TYPES = (USER_PROJECT, USER_DOMAIN), (GROUP_PROJECT, GROUP_DOMAIN)
+_PROJECT_TYPES, _DOMAIN_TYPES = (USER_PROJECT, GROUP_PROJECT), (USER_DOMAIN, GROUP_DOMAIN)
+
+
 def _actors(user_id: Any) -> sa.ColumnElement[bool]:
-    groups = sa.select(GroupMembership.group_id).where(GroupMembership.user_id == user_id)
-    return sa.or_(
-        sa.and_(Assignment.type.in_((USER_PROJECT, USER_DOMAIN)), Assignment.actor_id == user_id),
-        sa.and_(Assignment.type.in_((GROUP_PROJECT, GROUP_DOMAIN)), Assignment.actor_id.in_(groups)),
-    )
+    groups = sa.select(_G.group_id).where(_G.user_id == user_id)
+    return sa.or_(sa.and_(_A.type.in_(_USER_TYPES), _A.actor_id == user_id),
+                  sa.and_(_A.type.in_(_GROUP_TYPES), _A.actor_id.in_(groups)))
 
 
 def ancestors_query(project_id: Any) -> sa.CTE:
     """A recursive CTE of ``project_id`` and all its ancestors: columns id, parent_id, domain_id, depth."""
-    base = sa.select(Project.id, Project.parent_id, Project.domain_id,
-                     sa.literal(0).label("depth")).where(Project.id == project_id)
+    base = sa.select(_P.id, _P.parent_id, _P.domain_id, sa.literal(0).label("depth")).where(
+        _P.id == project_id)
     tree = base.cte("ancestors", recursive=True)
-    parent = aliased(Project)
+    parent = Project.__table__.alias("parent")
     tree = tree.union_all(
-        sa.select(parent.id, parent.parent_id, parent.domain_id, (tree.c.depth + 1).label("depth"))
-        .join(tree, parent.id == tree.c.parent_id)
+        sa.select(parent.c.id, parent.c.parent_id, parent.c.domain_id, (tree.c.depth + 1).label("depth"))
+        .join_from(parent, tree, parent.c.id == tree.c.parent_id)
         .where(tree.c.depth < 1000))  # a corrupted cycle cannot loop forever
     return tree
 
 
+def _roles_where(*conditions: sa.ColumnElement[bool]) -> sa.Select[tuple[str, str]]:
+    return (sa.select(_R.id, _R.name).distinct()
+            .join_from(Role.__table__, Assignment.__table__, _A.role_id == _R.id)
+            .where(*conditions).order_by(_R.name))
+
+
 def _on_project_statement() -> sa.Select[tuple[str, str]]:
-    # Built once with bound parameters: constructing it costs more than running it.
     user_id, project_id = sa.bindparam("user_id"), sa.bindparam("project_id")
     tree = ancestors_query(project_id)
-    domain_of = sa.select(Project.domain_id).where(Project.id == project_id).scalar_subquery()
-    where_held = sa.or_(
-        sa.and_(Assignment.type.in_((USER_PROJECT, GROUP_PROJECT)),
-                Assignment.target_id == project_id, Assignment.inherited.is_(False)),
-        sa.and_(Assignment.type.in_((USER_PROJECT, GROUP_PROJECT)), Assignment.inherited.is_(True),
-                Assignment.target_id.in_(sa.select(tree.c.id).where(tree.c.depth > 0))),
-        sa.and_(Assignment.type.in_((USER_DOMAIN, GROUP_DOMAIN)), Assignment.inherited.is_(True),
-                Assignment.target_id == domain_of),
-    )
-    return (sa.select(Role.id, Role.name).distinct()
-            .join(Assignment, Assignment.role_id == Role.id)
-            .where(_actors(user_id), where_held)
-            .order_by(Role.name))
+    domain_of = sa.select(_P.domain_id).where(_P.id == project_id).scalar_subquery()
+    return _roles_where(_actors(user_id), sa.or_(
+        sa.and_(_A.type.in_(_PROJECT_TYPES), _A.target_id == project_id, _A.inherited.is_(False)),
+        sa.and_(_A.type.in_(_PROJECT_TYPES), _A.inherited.is_(True),
+                _A.target_id.in_(sa.select(tree.c.id).where(tree.c.depth > 0))),
+        sa.and_(_A.type.in_(_DOMAIN_TYPES), _A.inherited.is_(True), _A.target_id == domain_of),
+    ))
 
 
 def _on_domain_statement() -> sa.Select[tuple[str, str]]:
     user_id, domain_id = sa.bindparam("user_id"), sa.bindparam("domain_id")
-    return (sa.select(Role.id, Role.name).distinct()
-            .join(Assignment, Assignment.role_id == Role.id)
-            .where(_actors(user_id), Assignment.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
-                   Assignment.target_id == domain_id, Assignment.inherited.is_(False))
-            .order_by(Role.name))
+    return _roles_where(_actors(user_id), _A.type.in_(_DOMAIN_TYPES), _A.target_id == domain_id,
+                        _A.inherited.is_(False))
 
 
 _ON_PROJECT = _on_project_statement()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from cells.db.identity_models import Domain, Project
 from cells.exception import BadRequest, Unauthorized
@@ -61,9 +61,16 @@ def domain_filter(column_id: Any, column_name: Any, ref: dict[str, Any] | None, 
     return column_id == ref["id"] if "id" in ref else column_name == ref["name"]
 
 
-_PROJECT_COLUMNS = sa.select(Project.id, Project.name, Project.enabled, Domain.id, Domain.name,
-                             Domain.enabled).join(Domain, Domain.id == Project.domain_id)
-_PROJECT_BY_ID = _PROJECT_COLUMNS.where(Project.id == sa.bindparam("project_id"))
+# Built once: constructing a statement costs more than running it on the token path.
+# Table columns, not ORM attributes: plain Core statements skip the ORM's execution path.
+_P, _D = Project.__table__.c, Domain.__table__.c
+_PROJECT_COLUMNS = sa.select(_P.id, _P.name, _P.enabled, _D.id, _D.name, _D.enabled).join_from(
+    Project.__table__, Domain.__table__, _D.id == _P.domain_id)
+_PROJECT_BY_ID = _PROJECT_COLUMNS.where(_P.id == sa.bindparam("project_id"))
+_PROJECT_BY_NAME_IN_DOMAIN_ID = _PROJECT_COLUMNS.where(_P.name == sa.bindparam("name"),
+                                                       _D.id == sa.bindparam("domain"))
+_PROJECT_BY_NAME_IN_DOMAIN_NAME = _PROJECT_COLUMNS.where(_P.name == sa.bindparam("name"),
+                                                         _D.name == sa.bindparam("domain"))
 
 
 def find_project(session: Session, ref: dict[str, Any]) -> tuple[ProjectRef, bool] | None:
@@ -71,12 +78,12 @@ def find_project(session: Session, ref: dict[str, Any]) -> tuple[ProjectRef, boo
     if "id" in ref:
         row = session.execute(_PROJECT_BY_ID, {"project_id": ref["id"]}).first()
     else:
-        domain = aliased(Domain)
-        stmt = sa.select(Project.id, Project.name, Project.enabled, domain.id, domain.name,
-                         domain.enabled).join(domain, domain.id == Project.domain_id)
-        stmt = stmt.where(Project.name == ref["name"],
-                          domain_filter(domain.id, domain.name, ref.get("domain"), "project"))
-        row = session.execute(stmt).first()
+        domain = ref.get("domain")
+        if not domain:
+            raise BadRequest("Expecting to find domain in project: a project given by name needs its domain.")
+        stmt = _PROJECT_BY_NAME_IN_DOMAIN_ID if "id" in domain else _PROJECT_BY_NAME_IN_DOMAIN_NAME
+        params = {"name": ref["name"], "domain": domain.get("id", domain.get("name"))}
+        row = session.execute(stmt, params).first()
     if row is None:
         return None
     return ProjectRef(row[0], row[1], row[3], row[4]), bool(row[2] and row[5])
