@@ -3,7 +3,8 @@
 1. Offline validation with ``TokenVerifier`` (one verifier shared by all
    threads): tokens seen before (answered from its verified-token cache) and
    first-seen tokens (a fresh verifier over a pool of distinct tokens), from
-   1 thread and from ``--threads`` threads.
+   1 thread and from ``--threads`` threads; the verifiers hold 1000
+   revocation events (none matching) and check every token against them.
 2. Token issue through the real identity API: the ``cloud-identity`` daemon
    in its own process pinned to core 0, on a temporary SQLite database
    bootstrapped with ``identity.bootstrap``; ``--threads`` clients on the
@@ -49,11 +50,13 @@ from identity import passwords
 from identity.bootstrap import bootstrap
 from identity.keys import KeyRepository, RepositoryKeySource
 from identity.middleware import StaticKeySource, TokenVerifier
+from identity.revocation_feed import RevocationFeed, iso
 from identity.tokens import ProjectRef, Subject, issue
 
 MAX_POOL = 60_000  # distinct tokens signed up front for the first-seen figures
 CACHED_TOKENS = 64  # distinct tokens cycled through in the seen-before figures
 KDF_MAX_ROUNDS = 50
+REVOCATION_EVENTS = 1000  # revocation events held by the verifiers, none matching
 
 
 def free_port() -> int:
@@ -114,11 +117,29 @@ def run_threads(threads: int, seconds: float, work: Callable[[int, float], int])
 # --- 1. offline validation ---------------------------------------------------------
 
 
+class HeldEvents(RevocationFeed):
+    """A revocation feed holding ``count`` events that match none of the benchmark's tokens,
+    so every verification pays for a real revocation check against a list of that size."""
+
+    source = "benchmark"
+
+    def __init__(self, count: int) -> None:
+        super().__init__("top", interval=3600.0)
+        now = time.time()
+        self._events = [{"id": i + 1, "user_id": f"revoked-user-{i}", "issued_before": iso(now),
+                         "revoked_at": iso(now)} for i in range(count)]
+        self.refresh()
+
+    def _fetch(self, since: float | None) -> tuple[list[dict[str, Any]], bool]:
+        return self._events, True
+
+
 def validation(workdir: str, threads: int, seconds: float) -> dict[str, Any]:
     conf = make_conf(workdir, free_port(), None)
     keys = KeyRepository(os.path.join(workdir, "verify-keys"))
     kid, private = keys.signing_key()
     source = StaticKeySource({kid: private.public_key()})
+    feed = HeldEvents(REVOCATION_EVENTS)
     subject = Subject(user_id="u" * 32, user_name="bench", domain_id="default", domain_name="Default",
                       project=ProjectRef("p" * 32, "bench", "default", "Default"),
                       roles=(("r" * 32, "member"),))
@@ -134,7 +155,7 @@ def validation(workdir: str, threads: int, seconds: float) -> dict[str, Any]:
         raise RuntimeError("token pool holds duplicates")
 
     def measure_seen(n: int) -> tuple[float, int]:
-        verifier = TokenVerifier(conf, source)
+        verifier = TokenVerifier(conf, source, revocations={"top": feed})
         seen = pool[:CACHED_TOKENS]
         for token in seen:
             verifier.verify(token)  # into the cache
@@ -152,7 +173,8 @@ def validation(workdir: str, threads: int, seconds: float) -> dict[str, Any]:
         return total / elapsed, total
 
     def measure_first(n: int) -> tuple[float, int]:
-        verifier = TokenVerifier(conf, source)  # empty cache: every token is verified in full
+        # Empty cache: every token is verified in full.
+        verifier = TokenVerifier(conf, source, revocations={"top": feed})
 
         def work(index: int, until: float) -> int:
             done = 0
