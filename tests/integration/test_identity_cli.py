@@ -60,21 +60,21 @@ def test_token_project_tree_roles_and_application_credentials(embedded_cloud, tm
 
     # She makes an application credential and a script logs in with it.
     cred = as_json(alice, "application", "credential", "create", f"ci-{suffix}")
-    assert cred["secret"] and cred["project_id"] == leaf["id"]
+    assert cred["Secret"] and cred["Project ID"] == leaf["id"]
     clouds = tmp_path / "clouds.yaml"
     clouds.write_text(yaml.safe_dump({"clouds": {"ci": {
         "auth_type": "v3applicationcredential",
-        "auth": {"auth_url": base, "application_credential_id": cred["id"],
-                 "application_credential_secret": cred["secret"]},
+        "auth": {"auth_url": base, "application_credential_id": cred["ID"],
+                 "application_credential_secret": cred["Secret"]},
         "identity_api_version": 3}}}))
     script = os.environ | {"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": "ci"}
     by_cred = as_json(script, "token", "issue")
     assert by_cred["project_id"] == leaf["id"] and by_cred["user_id"] == user["id"]
     listed = as_json(alice, "application", "credential", "list")
-    assert [c["ID"] for c in listed] == [cred["id"]]
+    assert [c["ID"] for c in listed] == [cred["ID"]]
 
     # Deleting the credential stops it working.
-    osc(alice, "application", "credential", "delete", cred["id"])
+    osc(alice, "application", "credential", "delete", cred["ID"])
     assert osc(script, "token", "issue", check=False).returncode != 0
 
     # Removing her roles takes the project away from alice: the inherited one still counts...
