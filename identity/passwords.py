@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 
 SCHEME = "scrypt"
 BLOCK_SIZE = 8
@@ -28,12 +30,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# At most one hash per core at a time: each takes 128 * r * N bytes (16 MiB at cost 14), and
+# more at once would only queue on the CPU while multiplying the memory held.
+_HASHING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
 def _scrypt(password: str, salt: bytes, cost: int, r: int, p: int, length: int) -> bytes:
     n = 1 << cost
     # OpenSSL refuses anything above its default 32 MiB unless told how much memory to allow.
     maxmem = 128 * r * (n + p + 2) + 1024 * 1024
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                          maxmem=maxmem, dklen=length)
+    with _HASHING:
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                              maxmem=maxmem, dklen=length)
 
 
 def hash_password(password: str, cost: int = 14) -> str:
