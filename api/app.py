@@ -1,9 +1,9 @@
 """The Compute v2.1 WSGI application: routes, error format, microversions, request ids, auth.
 
 ``create_app`` wires a Flask app to the API cell's database, the scheduler
-and cells RPC clients and the image service, and wraps it in the token
-middleware; tests pass their own database, verifier, clients and image
-lookup.
+and cells RPC clients and the image service, and wraps it in the token and
+policy middleware (the "compute" table of the policy file); tests pass their
+own database, verifier, clients and image lookup.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
     if image_lookup is None:
         image_lookup = _default_image_lookup(conf)
 
-    app = Flask("api")
+    app = Flask("api", static_folder=None)
     app.extensions[deps.EXTENSION] = Services(
         conf=conf, db=db, flavors=FlavorCache(db), image_lookup=image_lookup,
         scheduler_api=scheduler_api, cells_api=cells_api)
@@ -145,7 +145,7 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)
-    auth = AuthMiddleware(app.wsgi_app, conf, verifier=verifier, public_paths=PUBLIC_PATHS,
-                          error_body=errors.fault_body)
+    auth = AuthMiddleware(app.wsgi_app, conf, verifier=verifier, error_body=errors.fault_body,
+                          enforcer="compute", url_map=app.url_map)
     app.wsgi_app = Edge(auth, _collections(app))  # type: ignore[method-assign]
     return app

@@ -1,8 +1,9 @@
-"""Who may do what: the caller's context and the few rules of the Compute API.
+"""The caller's context and the checks of the Compute API that need more than the route.
 
-- ``reader`` (and ``service``) may look at their project's resources;
-- ``member`` may also create, act on and delete them;
-- ``admin`` may do anything, in any project, and sees operator-only fields.
+Which roles may call which route (``reader`` and ``service`` read, ``member``
+also writes, ``admin`` anything in any project) is the policy table's
+business: identity/policy.yaml, enforced by the auth middleware before a
+handler runs. What is left here needs the resource or the token's scope.
 
 Another project's resource is reported as missing (404), never as forbidden,
 so its existence does not leak.
@@ -14,9 +15,6 @@ from flask import g, request
 
 from cells.context import RequestContext
 from cells.exception import Forbidden, Unauthorized
-
-READ_ROLES = frozenset({"admin", "member", "reader", "service"})
-WRITE_ROLES = frozenset({"admin", "member"})
 
 
 def context() -> RequestContext:
@@ -33,33 +31,11 @@ def context() -> RequestContext:
     return ctxt
 
 
-def _refuse(rule: str) -> Forbidden:
-    return Forbidden(f"Policy doesn't allow {rule} to be performed.")
-
-
-def authorize_read(ctxt: RequestContext, rule: str) -> None:
-    """Raise Forbidden unless the caller holds a role that may read."""
-    if not READ_ROLES.intersection(ctxt.roles):
-        raise _refuse(rule)
-
-
-def authorize_write(ctxt: RequestContext, rule: str) -> None:
-    """Raise Forbidden unless the caller may change resources of its project."""
-    if not WRITE_ROLES.intersection(ctxt.roles) or (ctxt.project_id is None and not ctxt.is_admin):
-        raise _refuse(rule)
-
-
 def require_project(ctxt: RequestContext) -> str:
     """Return the caller's project; raises Forbidden for a token scoped to no project."""
     if ctxt.project_id is None:
         raise Forbidden("A project-scoped token is required to create servers.")
     return ctxt.project_id
-
-
-def authorize_admin(ctxt: RequestContext, rule: str) -> None:
-    """Raise Forbidden unless the caller is an admin."""
-    if not ctxt.is_admin:
-        raise _refuse(rule)
 
 
 def owns(ctxt: RequestContext, project_id: str) -> bool:

@@ -421,7 +421,7 @@ class AuthMiddleware:
             return self.app(environ, start_response)
         served = match.route.key if match is not None else self._served(method, path)
         if served is None and not environ.get("HTTP_X_AUTH_TOKEN"):
-            return self.app(environ, start_response)
+            return self.app(environ, start_response)  # no such route: the app's own 404 or 405
         try:
             ctx = self._verify(environ)
         except Unauthorized as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, request
 
@@ -20,8 +22,8 @@ from images.runtime import Runtime
 from images.store.base import Store
 from images.store.filesystem import FilesystemStore
 
-# Version discovery needs no token.
-PUBLIC_PATHS = ("/", "/versions", "/v2")
+# Version discovery: public in the policy table, and open to anyone on a cell's cache too.
+PUBLIC_PATHS = ("/", "/versions", "/v2", "/v2/")
 _READS = ("GET", "HEAD")
 # Partial writes untouched this long belong to no live upload.
 _PARTIAL_MAX_AGE = 24 * 3600
@@ -55,7 +57,7 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
             master = MasterClient(conf.image_master_url, service_token.get, service_token.invalidate)
         cache = ImageCache(registry, store, master, conf.image_cache_max_bytes)
 
-    app = Flask("images")
+    app = Flask("images", static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["images"] = Runtime(conf, registry, store, cache)
     errors.register(app)
@@ -64,17 +66,33 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
     if cache is not None:
         app.before_request(_cache_guard)
     app.wsgi_app = AuthMiddleware(app.wsgi_app, conf, verifier=verifier, service="images",  # type: ignore[method-assign]
-                                  public_paths=PUBLIC_PATHS, error_body=errors.error_body)
+                                  error_body=errors.error_body, enforcer="image", url_map=app.url_map)
+    if cache is not None:
+        app.wsgi_app = _ReadOnly(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
+class _ReadOnly:
+    """A cell's cache refuses writes whoever asks, before tokens and policy: they belong to the master."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = (environ.get("REQUEST_METHOD") or "GET").upper()
+        if method in _READS:
+            return self.app(environ, start_response)
+        body = json.dumps(errors.error_body(405, (
+            "This image service is a read-only cache of the master image service; "
+            f"send {method[:16]} requests to the master."))).encode("utf-8")
+        start_response("405 Method Not Allowed", [("Content-Type", "application/json"),
+                                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+
 def _cache_guard() -> None:
-    """A cell's cache is read-only and serves the cell's service accounts (and admins) only."""
+    """A cell's cache serves the cell's service accounts (and admins) only."""
     if request.path in PUBLIC_PATHS:
         return
-    if request.method not in _READS:
-        raise errors.MethodNotAllowed(
-            "This image service is a read-only cache of the master image service; "
-            f"send {request.method} requests to the master.")
     if not policy.reads_all(runtime.context()):
         raise Forbidden("This cell's image cache serves the cell's service accounts only.")

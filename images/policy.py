@@ -1,10 +1,12 @@
-"""Who may see and change which image: the rules in one place, pure functions of the context.
+"""Who may see and change which image: the rules that need the image, pure functions of the context.
 
-Reads: an image is visible to its owner, to everyone when public or
-community, and to admins and cell service accounts (a compute cell's cache
-fetching on behalf of its hypervisors). Writes need the member or admin
-role; only the owner or an admin may change an image, and only an admin may
-make it public or give it to another project.
+Which roles may call which route (writes need member or admin) is the
+policy table's business (identity/policy.yaml, enforced by the auth
+middleware). Here: an image is visible to its owner, to everyone when
+public or community, and to admins and cell service accounts (a compute
+cell's cache fetching on behalf of its hypervisors); only the owner or an
+admin may change an image, and only an admin may make it public or give it
+to another project.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Protocol
 from cells.context import RequestContext
 from cells.exception import Forbidden
 
-WRITE_ROLES = frozenset({"member", "admin"})
 OPEN_VISIBILITIES = ("public", "community")
 
 
@@ -33,16 +34,8 @@ def can_see(ctx: RequestContext, image: Owned) -> bool:
         ctx.project_id is not None and image.owner == ctx.project_id)
 
 
-def check_writer(ctx: RequestContext) -> None:
-    """Raise Forbidden unless the caller holds a role that may write."""
-    if not WRITE_ROLES.intersection(ctx.roles):
-        raise Forbidden("You are not authorized to complete this action: "
-                        "a member or admin role is required")
-
-
 def check_modify(ctx: RequestContext, image: Owned, action: str = "modify") -> None:
     """Raise Forbidden unless the caller may change this (visible) image."""
-    check_writer(ctx)
     if ctx.is_admin or (ctx.project_id is not None and image.owner == ctx.project_id):
         return
     raise Forbidden(f"You are not permitted to {action} this image.")

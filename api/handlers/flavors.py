@@ -102,7 +102,6 @@ def _page(flavors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
 
 def _list(detail: bool) -> Response:
     ctxt = policy.context()
-    policy.authorize_read(ctxt, "os_compute_api:flavors:index")
     page, limit = _page(_visible(ctxt))
     links = deps.links()
     view = views.detail if detail else views.summary
@@ -135,14 +134,12 @@ def _find(ctxt: RequestContext, flavor_id: str) -> dict[str, Any]:
 @bp.get("/<flavor_id>")
 def show(flavor_id: str) -> Response:
     ctxt = policy.context()
-    policy.authorize_read(ctxt, "os_compute_api:flavors:show")
     return respond({"flavor": views.detail(_find(ctxt, flavor_id), deps.links())})
 
 
 @bp.get("/<flavor_id>/os-extra_specs")
 def extra_specs(flavor_id: str) -> Response:
     ctxt = policy.context()
-    policy.authorize_read(ctxt, "os_compute_api:os-flavor-extra-specs:index")
     flavor = _find(ctxt, flavor_id)
     return respond({"extra_specs": {k: str(v) for k, v in (flavor["extra_specs"] or {}).items()}})
 
@@ -150,7 +147,6 @@ def extra_specs(flavor_id: str) -> Response:
 @bp.get("/<flavor_id>/os-flavor-access")
 def access(flavor_id: str) -> Response:
     ctxt = policy.context()
-    policy.authorize_admin(ctxt, "os_compute_api:os-flavor-access")
     flavor = _find(ctxt, flavor_id)
     if flavor["is_public"]:
         raise NotFound("Access list not available for public flavors.")
@@ -164,8 +160,6 @@ def _as_bool(value: Any) -> bool:
 
 @bp.post("")
 def create() -> Response:
-    ctxt = policy.context()
-    policy.authorize_admin(ctxt, "os_compute_api:os-flavor-manage:create")
     body = json_body()
     CREATE.validate(body)
     spec = body["flavor"]
@@ -193,8 +187,6 @@ def create() -> Response:
 
 @bp.delete("/<flavor_id>")
 def delete(flavor_id: str) -> Response:
-    ctxt = policy.context()
-    policy.authorize_admin(ctxt, "os_compute_api:os-flavor-manage:delete")
     services = deps.services()
     flavor_store.delete(services.db, flavor_id)
     services.flavors.invalidate()

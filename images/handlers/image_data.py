@@ -37,7 +37,6 @@ def upload(image_id: str) -> tuple[str, int]:
     if request.mimetype not in _UPLOAD_TYPES:
         raise UnsupportedMediaType(f"Unsupported Content-Type {request.mimetype!r}: "
                                    "use application/octet-stream.")
-    policy.check_writer(ctx)
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     length = None if chunked else request.content_length
     if length is None and not chunked and not request.environ.get("wsgi.input_terminated"):
