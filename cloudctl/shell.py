@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from cloudctl.client import CloudApiError, CloudError
-from cloudctl.commands import NOUNS
+from cloudctl.commands import NOUNS, identity_admin
 from cloudctl.commands.common import Context
 from cloudctl.output import FORMATS, emit
 
@@ -31,7 +31,7 @@ def _format_option(parser: argparse.ArgumentParser, default: str | None) -> None
 def build_parser() -> argparse.ArgumentParser:
     """Return the full argument parser (global options, every noun and verb)."""
     parser = argparse.ArgumentParser(prog="cloudctl", description="Manage servers, flavors, images, "
-                                     "cells and hosts of a cells-based cloud.")
+                                     "cells, hosts and identity of a cells-based cloud.")
     parser.add_argument("--os-cloud", metavar="NAME",
                         help="cloud in clouds.yaml (default: $OS_CLOUD, else OS_* variables)")
     _format_option(parser, "table")
@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     for noun in NOUNS:
         noun.register(sub, [common])
     sub.add_parser("up", help="start a cloud (embedded or from cell configs)", add_help=False)
-    sub.add_parser("admin", help="operator tasks (db-sync, ...)", add_help=False)
+    # `admin identity ...` is parsed here; the other admin tasks go to the launcher (see main).
+    admin = sub.add_parser("admin", help="operator tasks (db-sync, bootstrap, identity rotate-keys|jwks)",
+                           add_help=False)
+    identity_admin.register(admin, [common])
     return parser
 
 
@@ -84,7 +87,7 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 API error or failed wait, 2 usage error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     launcher = launcher_split(argv)
-    if launcher:
+    if launcher and not identity_admin.handles(*launcher):
         return _launch(*launcher)
     parser = build_parser()
     try:

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from cloudctl.commands import cell, flavor, host, image, server
+from cloudctl.commands import (
+    app_credential,
+    cell,
+    flavor,
+    group,
+    host,
+    image,
+    project,
+    role,
+    server,
+    token,
+    user,
+)
 
-NOUNS = (server, flavor, image, cell, host)
+NOUNS = (server, flavor, image, cell, host, token, project, user, group, role, app_credential)

@@ -13,6 +13,7 @@ from cells.config import Endpoint
 from cells.service import WsgiServer
 from cloudctl.client import Client
 from tests.unit.cloudctl.fakecloud import FakeCloud
+from tests.unit.cloudctl.identitycloud import identity_cloud  # noqa: F401 - the real identity, served
 
 
 class _Slot:
