@@ -38,6 +38,16 @@ RESYNC_INTERVAL = 300.0
 WARN_EVERY = 60.0
 
 
+# Feeds whose polling thread runs, so a process winding down can stop them all.
+_RUNNING: weakref.WeakSet[RevocationFeed] = weakref.WeakSet()
+
+
+def stop_all() -> None:
+    """Stop every feed's polling thread (after its current poll)."""
+    for feed in list(_RUNNING):
+        feed.stop()
+
+
 class FeedError(Exception):
     """A fetch failed; the message is safe to log (no URLs with credentials, no bodies)."""
 
@@ -90,10 +100,15 @@ class RevocationFeed:
                                           name=f"revocations-{self.name}", daemon=True)
                 thread.start()
                 self._thread = thread
+                _RUNNING.add(self)
 
     def stop(self) -> None:
-        """Stop the polling thread after its current poll."""
-        self._stop.set()
+        """Stop the polling thread after its current poll; ``start()`` may start a new one later."""
+        with self._start_lock:
+            self._stop.set()  # the running thread holds this event and ends on it
+            self._stop = threading.Event()
+            self._thread = None
+            _RUNNING.discard(self)
 
     def poll(self) -> None:
         """One round of the polling thread."""

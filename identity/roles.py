@@ -55,14 +55,15 @@ def ancestors_query(project_id: Any) -> sa.CTE:
     return tree
 
 
-def _roles_where(*conditions: sa.ColumnElement[bool]) -> sa.Select[tuple[str, str]]:
+def _roles_where(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return (sa.select(_R.id, _R.name).distinct()
             .join_from(Role.__table__, Assignment.__table__, _A.role_id == _R.id)
             .where(*conditions).order_by(_R.name))
 
 
-def _on_project_statement() -> sa.Select[tuple[str, str]]:
-    user_id, project_id = sa.bindparam("user_id"), sa.bindparam("project_id")
+def _on_project_statement() -> sa.Select[Any]:
+    user_id: sa.BindParameter[str] = sa.bindparam("user_id")
+    project_id: sa.BindParameter[str] = sa.bindparam("project_id")
     tree = ancestors_query(project_id)
     domain_of = sa.select(_P.domain_id).where(_P.id == project_id).scalar_subquery()
     return _roles_where(_actors(user_id), sa.or_(
@@ -73,8 +74,9 @@ def _on_project_statement() -> sa.Select[tuple[str, str]]:
     ))
 
 
-def _on_domain_statement() -> sa.Select[tuple[str, str]]:
-    user_id, domain_id = sa.bindparam("user_id"), sa.bindparam("domain_id")
+def _on_domain_statement() -> sa.Select[Any]:
+    user_id: sa.BindParameter[str] = sa.bindparam("user_id")
+    domain_id: sa.BindParameter[str] = sa.bindparam("domain_id")
     return _roles_where(_actors(user_id), _A.type.in_(_DOMAIN_TYPES), _A.target_id == domain_id,
                         _A.inherited.is_(False))
 

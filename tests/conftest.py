@@ -101,3 +101,12 @@ def write_cell_config(path: str, data: dict[str, Any]) -> CellConfig:
     with open(path, "w") as f:
         yaml.safe_dump(data, f)
     return config_mod.load(path)
+
+
+@pytest.fixture(autouse=True)
+def _stop_revocation_feeds() -> Iterator[None]:
+    """Verifiers built by a test poll their issuers' revocation events in threads: end them with it."""
+    yield
+    from identity.revocation_feed import stop_all
+
+    stop_all()
