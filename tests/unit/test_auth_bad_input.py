@@ -27,32 +27,32 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def _claims(cloud: Cloud, **changes: Any) -> dict[str, Any]:
-    good = jwt.decode(cloud.tokens["member_a"], options={"verify_signature": False})
+def _claims(made: Cloud, **changes: Any) -> dict[str, Any]:
+    good = jwt.decode(made.tokens["member_a"], options={"verify_signature": False})
     return {**good, "jti": uuid.uuid4().hex, **changes}
 
 
-def bad_tokens(cloud: Cloud) -> dict[str, tuple[str, str]]:
+def bad_tokens(made: Cloud) -> dict[str, tuple[str, str]]:
     """name -> (token, a phrase the 401 message must hold)."""
-    kid, key = KeyRepository(cloud.conf.key_repository).signing_key()
-    good = cloud.tokens["member_a"]
+    kid, key = KeyRepository(made.conf.key_repository).signing_key()
+    good = made.tokens["member_a"]
     assert good is not None
     header, payload, signature = good.split(".")
     forged_sig = signature[:-6] + ("AAAAAA" if not signature.endswith("AAAAAA") else "BBBBBB")
     now = time.time()
     return {
         "forged signature": (f"{header}.{payload}.{forged_sig}", "signature"),
-        "forged payload": (f"{header}.{_b64(_claims(cloud, roles=['admin']))}.{signature}", "signature"),
+        "forged payload": (f"{header}.{_b64(_claims(made, roles=['admin']))}.{signature}", "signature"),
         "alg none": (f"{_b64({'alg': 'none', 'kid': kid})}.{payload}.", "algorithm"),
-        "alg HS256": (jwt.encode(_claims(cloud), "x" * 32, algorithm="HS256", headers={"kid": kid}),
+        "alg HS256": (jwt.encode(_claims(made), "x" * 32, algorithm="HS256", headers={"kid": kid}),
                       "algorithm"),
-        "wrong audience": (jwt.encode(_claims(cloud, aud=["top!cell9"]), key, algorithm="EdDSA",
+        "wrong audience": (jwt.encode(_claims(made, aud=["top!cell9"]), key, algorithm="EdDSA",
                                       headers={"kid": kid}), "audience"),
-        "expired": (jwt.encode(_claims(cloud, iat=now - 7200, exp=now - 3600), key, algorithm="EdDSA",
+        "expired": (jwt.encode(_claims(made, iat=now - 7200, exp=now - 3600), key, algorithm="EdDSA",
                                headers={"kid": kid}), "expired"),
         "truncated": (good[: len(good) // 2], "malformed"),
         "oversized": (good + "A" * 9000, "larger than"),
-        "unknown kid": (jwt.encode(_claims(cloud), Ed25519PrivateKey.generate(), algorithm="EdDSA",
+        "unknown kid": (jwt.encode(_claims(made), Ed25519PrivateKey.generate(), algorithm="EdDSA",
                                    headers={"kid": "no-such-key"}), "unknown key"),
         "garbage": ("not a token at all", "malformed"),
     }
@@ -76,7 +76,8 @@ def test_bad_tokens_get_a_clear_401_and_stay_out_of_logs(cloud, service, caplog)
         response = client.get(ROUTES[service], headers={"X-Auth-Token": token})
         assert response.status_code == 401, (name, response.status_code, response.data[:200])
         assert response.headers["WWW-Authenticate"].startswith("Keystone")
-        assert phrase in _message(response).lower() or phrase in _message(response), (name, _message(response))
+        message = _message(response)
+        assert phrase in message.lower(), (name, message)
         assert token not in caplog.text and token[:60] not in caplog.text, name
 
 
@@ -85,8 +86,9 @@ def test_wrong_password_and_malformed_bodies(cloud, caplog):  # noqa: F811
     identity, compute, image = (apps[s].test_client() for s in ("identity", "compute", "image"))
     caplog.set_level(logging.DEBUG)
     secret = "hunter2-" + uuid.uuid4().hex
-    wrong = identity.post("/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {
-        "user": {"name": "alice", "domain": {"id": "default"}, "password": secret}}}}})
+    login = {"user": {"name": "alice", "domain": {"id": "default"}, "password": secret}}
+    wrong = identity.post("/v3/auth/tokens",
+                          json={"auth": {"identity": {"methods": ["password"], "password": login}}})
     assert wrong.status_code == 401 and "requires authentication" in _message(wrong)
     headers = {"X-Auth-Token": cloud.tokens["member_a"], "Content-Type": "application/json"}
     for client, path in ((identity, "/v3/auth/tokens"), (compute, "/v2.1/servers"), (image, "/v2/images")):
