@@ -13,7 +13,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from cells.db.types import NAME, JSONType, utcnow
+from cells.db.types import NAME, PRECISE_TIME, JSONType, utcnow
 
 ID = sa.String(64)
 
@@ -167,6 +167,6 @@ class RevocationEvent(IdentityBase):
     project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     domain_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     application_credential_id: Mapped[str | None] = mapped_column(ID, nullable=True)
-    issued_before: Mapped[dt.datetime] = mapped_column(sa.DateTime)
-    revoked_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, index=True)
+    issued_before: Mapped[dt.datetime] = mapped_column(PRECISE_TIME)
+    revoked_at: Mapped[dt.datetime] = mapped_column(PRECISE_TIME, default=utcnow, index=True)
     expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, index=True)

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -21,6 +22,9 @@ def new_uuid() -> str:
 
 UUID = sa.String(36)
 NAME = sa.String(255)
+# Times compared with sub-second precision (revocation events against token iat): MariaDB's plain
+# DATETIME drops the fraction, so ask it for microseconds.
+PRECISE_TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 JSONType = sa.JSON().with_variant(sa.Text(), "never")  # portable JSON on MariaDB and SQLite
 
 

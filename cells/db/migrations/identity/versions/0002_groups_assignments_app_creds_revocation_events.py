@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from cells.db.types import PRECISE_TIME
+
 
 revision: str = '0002'
 down_revision: str | None = '0001'
@@ -26,8 +28,8 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('domain_id', sa.String(length=64), nullable=True),
     sa.Column('application_credential_id', sa.String(length=64), nullable=True),
-    sa.Column('issued_before', sa.DateTime(), nullable=False),
-    sa.Column('revoked_at', sa.DateTime(), nullable=False),
+    sa.Column('issued_before', PRECISE_TIME, nullable=False),
+    sa.Column('revoked_at', PRECISE_TIME, nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
