@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from cells.config import CellConfig
+from cells.service import start_all, stop_all
+from identity import cmd
 from identity.app import create_app
 from identity.auth import LockoutPolicy
 from identity.bootstrap import bootstrap
@@ -96,3 +100,27 @@ def password_auth(user: str, password: str, project: str | None = None, *,
 def issue(client, user: str = "demo", password: str = DEMO_PASSWORD, project: str | None = "demo"):
     """POST a password authentication; returns the response."""
     return client.post("/v3/auth/tokens", json=password_auth(user, password, project))
+
+
+def wait_until_serving(url: str, timeout: float = 10.0) -> None:
+    """Return once ``url``/v3 answers; raises ConnectionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url + "/v3", timeout=1)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def served(conf, app, monkeypatch) -> Iterator[str]:
+    """cloud-identity's components for ``conf`` (serving ``app``), started; yields the base URL."""
+    monkeypatch.setattr(cmd, "create_app", lambda _conf: app)
+    components = start_all(cmd.build(conf, None))
+    url = conf.identity.public_url
+    wait_until_serving(url)
+    yield url
+    stop_all(components)

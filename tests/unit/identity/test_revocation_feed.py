@@ -27,7 +27,13 @@ from identity.handlers import revoke
 from identity.middleware import StaticKeySource, TokenVerifier
 from identity.revocation_feed import HttpRevocationFeed, default_feeds, identity_url_of
 from identity.service import EXTENSION
-from tests.unit.identity.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, issue, password_auth
+from tests.unit.identity.conftest import (
+    ADMIN_PASSWORD,
+    DEMO_PASSWORD,
+    issue,
+    password_auth,
+    wait_until_serving,
+)
 
 POLL = 0.3
 BOUND = POLL + 1.0  # the documented bound: revocation_poll plus one fetch
@@ -51,15 +57,7 @@ def server(conf, app):
 def served(conf, server):
     """The served identity's base URL, once it answers."""
     url = conf.identity.public_url
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            requests.get(url + "/v3", timeout=1)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_until_serving(url)
     return url
 
 

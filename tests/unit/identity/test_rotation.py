@@ -4,35 +4,14 @@ and stop verifying once it is retired; services learn new keys from the JWKS by 
 from __future__ import annotations
 
 import json
-import time
 
-import pytest
 import requests
 
 from cells.exception import Unauthorized
-from cells.service import start_all, stop_all
 from identity import cmd
 from identity.keys import KeyRepository
 from identity.middleware import TokenVerifier
 from tests.unit.identity.conftest import issue
-
-
-@pytest.fixture
-def served(conf, app, monkeypatch):
-    monkeypatch.setattr(cmd, "create_app", lambda _conf: app)
-    components = start_all(cmd.build(conf, None))
-    url = conf.identity.public_url
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            requests.get(url + "/v3", timeout=1)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    stop_all(components)
 
 
 def rotate(conf, capsys, max_keys: int) -> dict[str, object]:

@@ -6,35 +6,13 @@ import threading
 import time
 
 import pytest
-import requests
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import generic, v3
 
 from cells.exception import Unauthorized
-from cells.service import start_all, stop_all
-from identity import cmd
 from identity.middleware import ServiceToken, TokenVerifier
 from tests.unit.identity.conftest import DEMO_PASSWORD
-
-
-@pytest.fixture
-def served(conf, app, monkeypatch):
-    """cloud-identity's components for ``conf``, started; the base URL."""
-    monkeypatch.setattr(cmd, "create_app", lambda _conf: app)
-    components = start_all(cmd.build(conf, None))
-    url = conf.identity.public_url
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            requests.get(url + "/v3", timeout=1)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    stop_all(components)
 
 
 def test_service_token_logs_in_renews_and_is_thread_safe(conf, served):
