@@ -80,6 +80,23 @@ def _locked_message(seconds: float) -> str:
             f"try again in {max(1, int(seconds + 0.999))} seconds.")
 
 
+def verify_counted(db: Database, lockout: LockoutPolicy, user: User, password: str, wrong: str,
+                   now: dt.datetime | None = None) -> None:
+    """Check ``user``'s password as a login does; raises Unauthorized (``wrong`` if it does not match).
+
+    Refused while the account is locked; a wrong password counts towards the
+    lockout, wherever it is tried (a login, or a password change giving the
+    original): a stolen token must not allow unlimited guesses.
+    """
+    now = now or utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        raise Unauthorized(_locked_message((user.locked_until - now).total_seconds()))
+    if not passwords.verify_password(password, user.password_hash):
+        if _record_failure(db, user, lockout, now):
+            raise Unauthorized(_locked_message(lockout.seconds))
+        raise Unauthorized(wrong)
+
+
 def check_password(db: Database, conf: CellConfig, lockout: LockoutPolicy,
                    password_block: dict[str, Any]) -> tuple[User, Domain]:
     """Find the user and check its password, counting failures; returns the user and its domain."""
@@ -91,12 +108,7 @@ def check_password(db: Database, conf: CellConfig, lockout: LockoutPolicy,
         passwords.dummy_verify(password, conf.password_hash_cost)
         raise Unauthorized(_service_only(conf) if conf.service_accounts_only else AUTH_REQUIRED)
     user, domain = found
-    if user.locked_until is not None and user.locked_until > now:
-        raise Unauthorized(_locked_message((user.locked_until - now).total_seconds()))
-    if not passwords.verify_password(password, user.password_hash):
-        if _record_failure(db, user, lockout, now):
-            raise Unauthorized(_locked_message(lockout.seconds))
-        raise Unauthorized(AUTH_REQUIRED)
+    verify_counted(db, lockout, user, password, AUTH_REQUIRED, now)
     if not user.enabled or not domain.enabled:
         raise Unauthorized("The account is disabled.")
     if conf.service_accounts_only and not user.is_service:

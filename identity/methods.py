@@ -51,6 +51,8 @@ def is_revoked(service: IdentityService, claims: dict[str, Any]) -> bool:
     facts = TokenFacts.from_claims(claims)
     revocations = getattr(service, "revocations", None)
     if revocations is not None:
+        # A process that has only issued tokens so far may never have loaded its events.
+        revocations.start()
         return bool(revocations.is_revoked(facts))
     return bool(service.db.transaction(lambda s: revocation.is_revoked(s, facts)))
 

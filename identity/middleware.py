@@ -4,7 +4,7 @@ Other daemons import this module only. A token is verified without calling
 the identity service: its EdDSA signature against the issuer's published
 keys (JWKS, fetched and cached), its expiry, its audience (this cell's path)
 and its issuer (this cell, or one of ``auth.trusted_issuers`` holding one of
-the roles that issuer is trusted for). Verified tokens are cached by hash
+the roles that issuer is trusted for, and keeping only those). Verified tokens are cached by hash
 until they expire, so a request with a known token costs one hash.
 """
 
@@ -319,9 +319,13 @@ class TokenVerifier:
     def _entry(self, issuer: str, claims: dict[str, Any]) -> _Verified:
         roles = _strings(claims.get("roles"), "roles")
         required = self._roles.get(issuer)
-        if required and not required.intersection(roles):
-            raise Unauthorized(f"Tokens of issuer {issuer!r} are accepted by cell {self.conf.path} "
-                               f"only with one of the roles {', '.join(sorted(required))}.")
+        if required:
+            if not required.intersection(roles):
+                raise Unauthorized(f"Tokens of issuer {issuer!r} are accepted by cell {self.conf.path} "
+                                   f"only with one of the roles {', '.join(sorted(required))}.")
+            # The issuer is trusted for these roles only: any other role in its tokens (an admin it
+            # made, or forged with its key) means nothing here.
+            roles = tuple(role for role in roles if role in required)
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise Unauthorized("The token is malformed: claim 'sub' is not a string.")

@@ -91,12 +91,21 @@ class RevocationFeed:
         return self.list.is_revoked(token)
 
     def start(self) -> None:
-        """Start the polling thread unless it runs already; returns at once (the first poll is its job)."""
+        """Start the polling thread unless it runs already.
+
+        The very first start fetches the events once in the caller's thread
+        (others starting meanwhile wait for it): a token checked against a
+        list that was never loaded would pass however revoked it is. A
+        failed fetch is logged, and the thread keeps trying.
+        """
         if self._thread is not None:
             return
         with self._start_lock:
             if self._thread is None:
-                thread = threading.Thread(target=_poll_loop, args=(weakref.ref(self), self._stop),
+                delay = 0.0
+                if self.last_success is None and self.refresh():
+                    delay = self.interval  # just fetched: the thread's first poll can wait its turn
+                thread = threading.Thread(target=_poll_loop, args=(weakref.ref(self), self._stop, delay),
                                           name=f"revocations-{self.name}", daemon=True)
                 thread.start()
                 self._thread = thread
@@ -183,8 +192,10 @@ class RevocationFeed:
         self.last_success = now
 
 
-def _poll_loop(ref: weakref.ref[RevocationFeed], stop: threading.Event) -> None:
+def _poll_loop(ref: weakref.ref[RevocationFeed], stop: threading.Event, delay: float = 0.0) -> None:
     # Holds the feed only weakly between polls: a feed nobody uses any more ends its thread.
+    if delay:
+        stop.wait(delay)
     while not stop.is_set():
         feed = ref()
         if feed is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import secrets
 import time
 import uuid
@@ -82,9 +83,10 @@ def issue(conf: CellConfig, keys: KeyRepository, subject: Subject,
     """Sign a token for ``subject`` with the primary key; returns the token and its claims.
 
     ``iat`` keeps milliseconds, so a token issued right after a revocation
-    event (say, a login with a password just changed) is not caught by it.
+    event (say, a login with a password just changed) is not caught by it;
+    rounded down, never up past an event recorded in the same millisecond.
     """
-    issued_at = round(now if now is not None else time.time(), 3)
+    issued_at = math.floor((now if now is not None else time.time()) * 1000) / 1000
     expires = int(issued_at) + (ttl if ttl is not None else conf.token_ttl)
     if subject.expires is not None:
         expires = min(expires, int(subject.expires))

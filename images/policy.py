@@ -48,6 +48,14 @@ def check_visibility(ctx: RequestContext, visibility: str) -> None:
 
 
 def check_owner(ctx: RequestContext, owner: str | None) -> None:
-    """Raise Forbidden if a non-admin tries to give an image to another project."""
-    if not ctx.is_admin and owner != ctx.project_id:
+    """Raise Forbidden if a non-admin tries to give an image to another project, or to none.
+
+    A token scoped to no project (a domain-scoped one, say) has no project to own
+    the image: it would be created owned by nobody, which only an admin can see.
+    """
+    if ctx.is_admin:
+        return
+    if ctx.project_id is None:
+        raise Forbidden("A project-scoped token is required to create images.")
+    if owner != ctx.project_id:
         raise Forbidden("You are not permitted to create images owned by another project.")

@@ -65,10 +65,10 @@ def _expiry(text: str | None) -> dt.datetime | None:
         return None
     try:
         when = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError) as exc:  # overflow: an offset past year 1 or 9999 in UTC
         raise BadRequest("Invalid input for field 'expires_at': expected an ISO 8601 date and time.") from exc
-    if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC).replace(tzinfo=None)
     if when <= utcnow():
         raise BadRequest("Invalid input for field 'expires_at': the expiration time must be in the future.")
     return when

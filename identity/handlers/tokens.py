@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import flask
@@ -46,8 +47,11 @@ def issue() -> tuple[flask.Response, int, dict[str, str]]:
     if body is None:
         raise BadRequest("The request body is not valid JSON.")
     validate(AUTH, body)
+    # Issued as of now, before anything is read: a revocation recorded while we check the password
+    # or read the roles (say, the password changed meanwhile) must catch the token.
+    started = time.time()
     subject = methods.authenticate(service, body["auth"])
-    issued = tokens.issue(service.conf, service.keys, subject)
+    issued = tokens.issue(service.conf, service.keys, subject, now=started)
     LOG.info("issued token for user %s project %s by %s audit_id %s", subject.user_id,
              subject.project.id if subject.project else "-", "+".join(subject.methods),
              issued.claims["audit_ids"][0])

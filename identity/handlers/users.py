@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from cells.config import CellConfig
 from cells.db.engine import rowcount
 from cells.db.identity_models import Domain, Group, GroupMembership, Project, User
-from cells.exception import BadRequest, Conflict, Unauthorized
-from identity import lookup, passwords, personal, removal, revocation, roles
+from cells.exception import BadRequest, Conflict
+from identity import auth, lookup, passwords, personal, removal, revocation, roles
 from identity.handlers.common import body, bool_filter, caller_domain, created, no_content, transaction
 from identity.schemas import users as schemas
 from identity.service import current
@@ -171,10 +171,12 @@ def delete_user(user_id: str) -> tuple[str, int]:
 def change_password(user_id: str) -> tuple[str, int]:
     """Change one's password given the original; 204, 401 if the original is wrong. Revokes its tokens."""
     data = body(schemas.CHANGE_PASSWORD)["user"]
-    conf = current().conf
-    seen = transaction(lambda s: lookup.get(s, User, user_id).password_hash)
-    if not passwords.verify_password(data["original_password"], seen):
-        raise Unauthorized("Error when changing user password: the original password is incorrect.")
+    service = current()
+    conf = service.conf
+    row = transaction(lambda s: lookup.get(s, User, user_id))
+    seen = row.password_hash
+    auth.verify_counted(service.db, service.lockout, row, data["original_password"],
+                        "Error when changing user password: the original password is incorrect.")
     new_hash = passwords.hash_password(data["password"], conf.password_hash_cost)
 
     def write(session: Session) -> None:

@@ -37,10 +37,9 @@ def create() -> tuple[Response, int, dict[str, str]]:
     values: dict[str, Any] = {k: body[k] for k in _COLUMNS if k in body}
     values.setdefault("visibility", "shared")
     policy.check_visibility(ctx, values["visibility"])
-    if "owner" in body:
-        policy.check_owner(ctx, body["owner"])
-    else:
+    if "owner" not in body:
         values["owner"] = ctx.project_id
+    policy.check_owner(ctx, values["owner"])
     values["tags"] = unique(body.get("tags", []))
     values["properties"] = {k: v for k, v in body.items()
                             if k not in _COLUMNS and k not in ("id", "tags", "os_hidden")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _levels() -> dict[str, int]:
+    return {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+            if isinstance(logger, logging.Logger)}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Any:
+    """``cloud-identity``'s main points the root logger at the (captured) stderr and quiets some
+    libraries' loggers: undo it after each test, or later tests log to a stream pytest has closed
+    and miss the records they look for."""
+    root = logging.getLogger()
+    handlers, level, levels = root.handlers[:], root.level, _levels()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, now in _levels().items():
+        if now != levels.get(name, logging.NOTSET):
+            logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
 
 
 @pytest.fixture

@@ -285,6 +285,27 @@ def test_visibility_across_projects(env):
     create(client, a, expect=403, name="p", owner=PROJECT_B)
 
 
+def test_a_token_scoped_to_no_project_cannot_create_images(env):
+    client, signer, _ = env
+    domain_member = signer.headers(project_id=None)  # a domain-scoped token: no project to own it
+    create(client, domain_member, expect=403, name="orphan")
+    create(client, domain_member, expect=403, name="orphan", owner=None)
+    admin = signer.headers(project_id=None, roles=["admin"])
+    assert create(client, admin, name="ops", owner=PROJECT_B)["owner"] == PROJECT_B
+
+
+def test_a_cell_token_is_only_a_service_account_at_the_master(master, signer):
+    app, _, _ = master(trusted=[{"issuer": "top!cell1", "jwks_url": "http://127.0.0.1:9/v3/OS-JWKS",
+                                 "roles": ["service"]}])
+    client = app.test_client()
+    mine = create(client, signer.headers(project_id=PROJECT_A), name="a-private", visibility="private")
+    # The cell's identity (or its stolen key) issues a token claiming admin besides service.
+    cell = signer.headers(issuer="top!cell1", project_id=PROJECT_A, roles=["service", "admin", "member"])
+    assert client.get(f"/v2/images/{mine['id']}", headers=cell).status_code == 200  # reads, as a service
+    create(client, cell, expect=403, name="evil", visibility="public")
+    assert_error(client.delete(f"/v2/images/{mine['id']}", headers=cell), 403)
+
+
 def test_protected_image_cannot_be_deleted(env):
     client, signer, store_dir = env
     headers = signer.headers()
