@@ -48,8 +48,9 @@ from cells.db import migrate
 from cells.db.engine import Database
 from identity import passwords
 from identity.bootstrap import bootstrap
+from identity.key_sources import StaticKeySource
 from identity.keys import KeyRepository, RepositoryKeySource
-from identity.middleware import StaticKeySource, TokenVerifier
+from identity.middleware import TokenVerifier
 from identity.revocation_feed import RevocationFeed, iso
 from identity.tokens import ProjectRef, Subject, issue
 

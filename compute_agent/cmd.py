@@ -34,7 +34,7 @@ def build(conf: CellConfig, args: argparse.Namespace) -> list[Component]:
         raise ConfigError(f"--simulate needs compute.libvirt_uri: {SIMULATED_URI} "
                           f"(configured: {conf.libvirt_uri})")
     hosts = host_names(getattr(args, "host", None) or socket.gethostname(), simulate)
-    from identity.middleware import ServiceToken
+    from identity.service_token import ServiceToken
 
     db = DATABASES.get(conf.database_url, pool_size=conf.db_pool_size,
                        max_overflow=conf.db_max_overflow, deadlock_retries=conf.deadlock_retries)

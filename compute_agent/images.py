@@ -27,7 +27,7 @@ _CHUNK = 1 << 20
 
 
 class TokenSource(Protocol):
-    """What the agent needs of identity.middleware.ServiceToken."""
+    """What the agent needs of identity.service_token.ServiceToken."""
 
     def get(self) -> str: ...
 

@@ -1,6 +1,7 @@
-"""The client side of identity: offline token verification, WSGI middleware, service tokens.
+"""The client side of identity: offline token verification and the WSGI middleware.
 
-Other daemons import this module only. A token is verified without calling
+Other daemons import this module (with identity.key_sources and
+identity.service_token). A token is verified without calling
 the identity service: its EdDSA signature against the issuer's published
 keys (JWKS, fetched and cached), its expiry, its audience (this cell's path)
 and its issuer (this cell, or one of ``auth.trusted_issuers`` holding one of
@@ -10,8 +11,6 @@ until they expire, so a request with a known token costs one hash.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -20,11 +19,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
 from werkzeug.routing.exceptions import RoutingException
@@ -32,8 +28,9 @@ from werkzeug.wsgi import get_path_info
 
 from cells.config import CellConfig
 from cells.context import RequestContext
-from cells.exception import ConfigError, ServiceUnavailable, Unauthorized
+from cells.exception import ConfigError, Unauthorized
 from identity import jws
+from identity.key_sources import JWKS_PATH, JwksKeySource, KeySource
 from identity.policy import Enforcer
 from identity.policy import enforcer as load_enforcer
 from identity.revocation_feed import RevocationCheck, RevocationFeed, default_feeds
@@ -45,119 +42,7 @@ ALGORITHM = "EdDSA"
 MAX_TOKEN_BYTES = 8192
 CLOCK_LEEWAY = 10  # seconds of clock skew tolerated between cells
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
-JWKS_PATH = "/v3/OS-JWKS"
 REVOKED = "The token has been revoked."
-
-
-# --- key sources -----------------------------------------------------------------
-
-
-class KeySource(Protocol):
-    """Where a verifier finds an issuer's public keys by kid."""
-
-    def get(self, kid: str) -> Ed25519PublicKey | None: ...
-
-    def refresh(self) -> None: ...
-
-
-class StaticKeySource:
-    """A fixed set of public keys (tests, and verifiers living beside the key repository)."""
-
-    def __init__(self, keys: dict[str, Ed25519PublicKey]) -> None:
-        self.keys = dict(keys)
-
-    def get(self, kid: str) -> Ed25519PublicKey | None:
-        return self.keys.get(kid)
-
-    def refresh(self) -> None:
-        return None
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def parse_jwks(document: Any) -> dict[str, Ed25519PublicKey]:
-    """Return the Ed25519 signing keys of a JWKS document by kid; other entries are skipped."""
-    keys: dict[str, Ed25519PublicKey] = {}
-    entries = document.get("keys") if isinstance(document, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
-            continue
-        if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHM) != ALGORITHM:
-            continue
-        kid, x = entry.get("kid"), entry.get("x")
-        if not isinstance(kid, str) or not isinstance(x, str):
-            continue
-        try:
-            keys[kid] = Ed25519PublicKey.from_public_bytes(_unb64(x))
-        except (ValueError, binascii.Error):
-            LOG.warning("skipping malformed JWK %r", kid)
-    return keys
-
-
-class JwksKeySource:
-    """Public keys fetched over HTTP from JWKS URLs, cached and refreshed.
-
-    Keys are re-fetched every ``refresh_interval`` seconds (lazily, by the
-    first caller after that) and on demand for an unknown kid, but at most
-    once per ``min_refresh_gap`` seconds so forged kids cannot flood the
-    identity service. A URL that fails keeps the keys it last gave.
-    """
-
-    def __init__(self, urls: list[str], refresh_interval: float = 60.0, *,
-                 min_refresh_gap: float = 5.0, timeout: float = 5.0,
-                 session: requests.Session | None = None) -> None:
-        self.urls = list(urls)
-        self.refresh_interval = refresh_interval
-        self.min_refresh_gap = min_refresh_gap
-        self.timeout = timeout
-        self._session = session or requests.Session()
-        self._by_url: dict[str, dict[str, Ed25519PublicKey]] = {}
-        self._keys: dict[str, Ed25519PublicKey] = {}
-        self._fetched_at = float("-inf")
-        self._lock = threading.Lock()
-
-    def get(self, kid: str) -> Ed25519PublicKey | None:
-        if time.monotonic() - self._fetched_at >= self.refresh_interval:
-            self._fetch(wait=not self._keys)
-        return self._keys.get(kid)
-
-    def refresh(self) -> None:
-        """Re-fetch now unless the last fetch was less than ``min_refresh_gap`` seconds ago."""
-        if time.monotonic() - self._fetched_at >= self.min_refresh_gap:
-            self._fetch(wait=True)
-
-    def _fetch(self, wait: bool) -> None:
-        # One fetch at a time; callers that know their key do not queue behind it.
-        if not self._lock.acquire(blocking=wait):
-            return
-        try:
-            started = time.monotonic()
-            if started - self._fetched_at < min(self.min_refresh_gap, self.refresh_interval):
-                return  # another thread just fetched
-            for url in self.urls:
-                try:
-                    response = self._session.get(url, timeout=self.timeout)
-                    response.raise_for_status()
-                    self._by_url[url] = parse_jwks(response.json())
-                except (requests.RequestException, ValueError) as exc:
-                    LOG.warning("cannot fetch signing keys from %s: %s", url, type(exc).__name__)
-            merged: dict[str, Ed25519PublicKey] = {}
-            for url in self.urls:
-                merged.update(self._by_url.get(url, {}))
-            self._keys = merged
-            self._fetched_at = started
-        finally:
-            self._lock.release()
-
-
-def default_key_source(conf: CellConfig) -> JwksKeySource:
-    """JWKS of the cell's identity service and of every trusted issuer, in one source."""
-    urls = [t.jwks_url for t in conf.trusted_issuers]
-    if conf.identity_url:
-        urls.insert(0, conf.identity_url.rstrip("/") + JWKS_PATH)
-    return JwksKeySource(urls, conf.jwks_refresh)
 
 
 # --- verification ----------------------------------------------------------------
@@ -462,92 +347,3 @@ class AuthMiddleware:
                                             ("Content-Length", str(len(body))),
                                             ("WWW-Authenticate", self._challenge)])
         return [body]
-
-
-# --- service tokens ------------------------------------------------------------------
-
-
-class ServiceToken:
-    """The token of the cell's service account, obtained from its identity service and renewed.
-
-    ``get()`` returns a token valid for a while yet, logging in again when a
-    quarter of its lifetime (at least 30 s, at most 5 min) is left. Safe to
-    share between threads: one thread logs in while the others wait for it.
-    """
-
-    def __init__(self, conf: CellConfig, *, timeout: float = 5.0,
-                 session: requests.Session | None = None) -> None:
-        if conf.service_user is None:
-            raise ConfigError("auth.service_user is required for a service token")
-        if not conf.identity_url:
-            raise ConfigError("auth.identity_url is required for a service token")
-        self.user = conf.service_user
-        self.url = conf.identity_url.rstrip("/") + "/v3/auth/tokens"
-        self.timeout = timeout
-        self._session = session or requests.Session()
-        self._lock = threading.Lock()
-        self._current: tuple[str, float] | None = None  # (token, renew at, epoch seconds)
-
-    def get(self) -> str:
-        """Return a valid token; raises Unauthorized if refused, ServiceUnavailable if unreachable."""
-        current = self._current
-        if current is not None and time.time() < current[1]:
-            return current[0]
-        with self._lock:
-            current = self._current
-            if current is not None and time.time() < current[1]:
-                return current[0]
-            token, expires = self._login()
-            now = time.time()
-            margin = min(300.0, max(30.0, (expires - now) / 4))
-            self._current = (token, max(now, expires - margin))
-            return token
-
-    def invalidate(self) -> None:
-        """Forget the token (say, after a 401), so the next ``get()`` logs in again."""
-        self._current = None
-
-    def _login(self) -> tuple[str, float]:
-        body = {"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": self.user.name, "domain": {"id": "default"}, "password": self.user.password()}}},
-            "scope": {"project": {"name": self.user.project, "domain": {"id": "default"}}},
-        }}
-        response = None
-        for attempt in (1, 2):
-            try:
-                response = self._session.post(self.url, json=body, timeout=self.timeout)
-                break
-            except requests.ConnectionError as exc:
-                # A pooled keep-alive connection the server has meanwhile closed: try once more.
-                if attempt == 2:
-                    raise ServiceUnavailable(f"identity service at {self.url} is unreachable "
-                                             f"({type(exc).__name__})") from exc
-            except requests.RequestException as exc:
-                raise ServiceUnavailable(f"identity service at {self.url} is unreachable "
-                                         f"({type(exc).__name__})") from exc
-        assert response is not None
-        if response.status_code in (401, 403, 429):
-            raise Unauthorized(f"service user {self.user.name!r} was refused by {self.url}: "
-                               f"{_error_message(response)}")
-        token = response.headers.get("X-Subject-Token")
-        if response.status_code != 201 or not token:
-            raise ServiceUnavailable(f"identity service at {self.url} answered {response.status_code}")
-        try:
-            expires_at = response.json()["token"]["expires_at"]
-            expires = _parse_time(expires_at)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ServiceUnavailable(f"identity service at {self.url} sent no valid expiry") from exc
-        return token, expires
-
-
-def _parse_time(text: str) -> float:
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-def _error_message(response: requests.Response) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}"

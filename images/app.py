@@ -11,7 +11,8 @@ from flask import Flask, request
 from cells.config import CellConfig
 from cells.db.engine import DATABASES, Database
 from cells.exception import ConfigError, Forbidden
-from identity.middleware import AuthMiddleware, ServiceToken, TokenVerifier
+from identity.middleware import AuthMiddleware, TokenVerifier
+from identity.service_token import ServiceToken
 from images import errors, policy, runtime
 from images.cache import ImageCache
 from images.handlers import cache as cache_handlers

@@ -22,7 +22,8 @@ from cells.db.api_models import ChildCapacity, Flavor, InstanceIndex
 from cells.db.engine import Database
 from cells.db.types import utcnow
 from cells.exception import NotFound
-from identity.middleware import StaticKeySource, TokenVerifier
+from identity.key_sources import StaticKeySource
+from identity.middleware import TokenVerifier
 from tests.conftest import write_cell_config
 
 KEY = Ed25519PrivateKey.generate()

@@ -113,7 +113,7 @@ class Cell:
     # --- agents --------------------------------------------------------------
 
     def start_agents(self, hosts: list[str], **kwargs: Any) -> AgentGroup:
-        from identity.middleware import ServiceToken
+        from identity.service_token import ServiceToken
 
         group = AgentGroup(self.conf, self.db, hosts, ServiceToken(self.conf), **kwargs)
         group.start()

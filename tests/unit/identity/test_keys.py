@@ -3,8 +3,8 @@ from __future__ import annotations
 import os
 import stat
 
+from identity.key_sources import parse_jwks
 from identity.keys import KeyRepository, thumbprint
-from identity.middleware import parse_jwks
 
 
 def test_created_on_first_use_with_private_permissions(tmp_path):

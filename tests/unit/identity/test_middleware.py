@@ -15,7 +15,8 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
 from cells.exception import ConfigError, Unauthorized
-from identity.middleware import AuthMiddleware, JwksKeySource, StaticKeySource, TokenVerifier
+from identity.key_sources import JwksKeySource, StaticKeySource
+from identity.middleware import AuthMiddleware, TokenVerifier
 
 KEY = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()

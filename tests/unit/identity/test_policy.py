@@ -17,7 +17,8 @@ from werkzeug.wrappers import Response
 from cells.context import RequestContext
 from cells.exception import ConfigError
 from identity import policy
-from identity.middleware import AuthMiddleware, StaticKeySource, TokenVerifier
+from identity.key_sources import StaticKeySource
+from identity.middleware import AuthMiddleware, TokenVerifier
 from identity.policy_language import PolicySyntaxError, parse
 
 KEY = Ed25519PrivateKey.generate()

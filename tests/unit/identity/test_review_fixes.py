@@ -13,7 +13,8 @@ from cells.exception import Unauthorized
 from identity import passwords, revocation
 from identity.app import create_app
 from identity.auth import LockoutPolicy
-from identity.middleware import StaticKeySource, TokenVerifier
+from identity.key_sources import StaticKeySource
+from identity.middleware import TokenVerifier
 from identity.revocation_feed import RevocationFeed
 from identity.service import EXTENSION
 from tests.unit.identity.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, issue, password_auth

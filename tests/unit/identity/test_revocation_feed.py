@@ -24,7 +24,8 @@ from cells.exception import Unauthorized
 from cells.service import WsgiServer
 from identity import revocation
 from identity.handlers import revoke
-from identity.middleware import StaticKeySource, TokenVerifier
+from identity.key_sources import StaticKeySource
+from identity.middleware import TokenVerifier
 from identity.revocation_feed import HttpRevocationFeed, default_feeds, identity_url_of
 from identity.service import EXTENSION
 from tests.unit.identity.conftest import (

@@ -11,7 +11,8 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import generic, v3
 
 from cells.exception import Unauthorized
-from identity.middleware import ServiceToken, TokenVerifier
+from identity.middleware import TokenVerifier
+from identity.service_token import ServiceToken
 from tests.unit.identity.conftest import DEMO_PASSWORD
 
 

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from cells.db.identity_models import User
 from identity.app import create_app
-from identity.middleware import StaticKeySource, TokenVerifier, parse_jwks
+from identity.key_sources import StaticKeySource, parse_jwks
+from identity.middleware import TokenVerifier
 from tests.unit.identity.conftest import (
     ADMIN_PASSWORD,
     DEMO_PASSWORD,

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cells import config as config_mod
 from cells.config import CellConfig
-from identity.middleware import StaticKeySource, TokenVerifier
+from identity.key_sources import StaticKeySource
+from identity.middleware import TokenVerifier
 
 KID = "test-key"
 PROJECT_A = "a" * 32
