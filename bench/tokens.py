@@ -318,7 +318,7 @@ def issue_through_api(workdir: str, cost: int | None, threads: int, seconds: flo
             raise RuntimeError(f"password authentication answered {first.status_code}: {first.text[:200]}")
         # The issued token must verify offline against the service's own keys.
         keys = RepositoryKeySource(KeyRepository(conf.key_repository))
-        verifier = TokenVerifier(conf, keys, revocations={})
+        verifier = TokenVerifier(conf, keys, revocations={"top": HeldEvents(0)})
         if verifier.verify(token).project_name != "demo":
             raise RuntimeError("issued token is not scoped to the demo project")
         body = password_body("demo", demo_password, "demo")

@@ -8,11 +8,11 @@ verify with the parameters they were made with.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import hmac
 import os
 import secrets
-import threading
 
 SCHEME = "scrypt"
 BLOCK_SIZE = 8
@@ -30,18 +30,19 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-# At most one hash per core at a time: each takes 128 * r * N bytes (16 MiB at cost 14), and
-# more at once would only queue on the CPU while multiplying the memory held.
-_HASHING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+# Hashes run on a few dedicated threads, one per core: each takes 128 * r * N bytes (16 MiB at
+# cost 14), more at once would only queue on the CPU, and memory allocated by every server
+# thread would stay in each thread's malloc arena (hundreds of MiB under a login storm).
+_HASHING = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
+                                                 thread_name_prefix="scrypt")
 
 
 def _scrypt(password: str, salt: bytes, cost: int, r: int, p: int, length: int) -> bytes:
     n = 1 << cost
     # OpenSSL refuses anything above its default 32 MiB unless told how much memory to allow.
     maxmem = 128 * r * (n + p + 2) + 1024 * 1024
-    with _HASHING:
-        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                              maxmem=maxmem, dklen=length)
+    return _HASHING.submit(hashlib.scrypt, password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                           maxmem=maxmem, dklen=length).result()
 
 
 def hash_password(password: str, cost: int = 14) -> str:
