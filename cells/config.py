@@ -149,6 +149,15 @@ SCHEMA: dict[str, Any] = {
                 "store_dir": {"type": "string"},
                 "master_url": _URL,
                 "cache_max_bytes": {"type": "integer", "minimum": 0},
+                "default_quota": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "images": {"type": "integer", "minimum": -1},
+                        "image_bytes": {"type": "integer", "minimum": -1},
+                        "snapshot_bytes": {"type": "integer", "minimum": -1},
+                    },
+                },
             },
         },
         "api": {
@@ -298,6 +307,10 @@ class CellConfig:
     image_store_dir: str | None = None
     image_master_url: str | None = None
     image_cache_max_bytes: int = 50 * 2**30
+    # Per-project image limits unless set for the project (-1: unlimited).
+    image_quota_images: int = 100
+    image_quota_image_bytes: int = 1024 * 2**30
+    image_quota_snapshot_bytes: int = 1024 * 2**30
     api: Endpoint | None = None
     api_max_limit: int = 1000
     weigher: str = "spread"
@@ -440,6 +453,9 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         image_store_dir=images.get("store_dir", os.path.join(state_dir, "images")),
         image_master_url=images.get("master_url"),
         image_cache_max_bytes=images.get("cache_max_bytes", 50 * 2**30),
+        image_quota_images=images.get("default_quota", {}).get("images", 100),
+        image_quota_image_bytes=images.get("default_quota", {}).get("image_bytes", 1024 * 2**30),
+        image_quota_snapshot_bytes=images.get("default_quota", {}).get("snapshot_bytes", 1024 * 2**30),
         api=_endpoint(api),
         api_max_limit=api.get("max_limit", 1000),
         weigher=sched.get("weigher", "spread"),

@@ -54,3 +54,30 @@ class Image(ImageBase):
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
     deleted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class ImageMember(ImageBase):
+    """A project an image is shared with (visibility ``shared``), and whether it accepted."""
+
+    __tablename__ = "image_members"
+
+    image_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("images.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    member_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, index=True)
+    # pending | accepted | rejected
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class ImageQuota(ImageBase):
+    """A project's image limits; a missing row or a null limit means the configured default,
+    -1 means unlimited."""
+
+    __tablename__ = "image_quotas"
+
+    project_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    images: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    image_bytes: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    snapshot_bytes: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
