@@ -140,4 +140,5 @@ def app_cred_subject(service: IdentityService, body: dict[str, Any]) -> Subject:
         expires = credential.expires_at.replace(tzinfo=dt.UTC).timestamp()
     return Subject(user_id=user.id, user_name=user.name, domain_id=domain.id, domain_name=domain.name,
                    project=granted.project, roles=granted.roles, methods=("application_credential",),
-                   app_cred_id=credential.id, expires=expires)
+                   app_cred_id=credential.id, app_cred_name=credential.name,
+                   app_cred_restricted=not credential.unrestricted, expires=expires)

@@ -50,6 +50,8 @@ class Subject:
     methods: tuple[str, ...] = ("password",)
     domain_scope: DomainRef | None = None
     app_cred_id: str | None = None
+    app_cred_name: str | None = None
+    app_cred_restricted: bool = True
     audit_chain: str | None = None
     expires: float | None = None
 
@@ -119,6 +121,8 @@ def issue(conf: CellConfig, keys: KeyRepository, subject: Subject,
         claims["scope_domain_name"] = subject.domain_scope.name
     if subject.app_cred_id is not None:
         claims["app_cred_id"] = subject.app_cred_id
+        claims["app_cred_name"] = subject.app_cred_name
+        claims["app_cred_restricted"] = subject.app_cred_restricted
     kid, private = keys.signing_key()
     token = jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid})
     return IssuedToken(token, claims)
@@ -140,7 +144,8 @@ def subject_from_claims(claims: dict[str, Any]) -> Subject:
                    domain_id=claims.get("domain_id") or "", domain_name=claims.get("domain_name") or "",
                    project=project, domain_scope=domain_scope, roles=tuple(zip(ids, names, strict=False)),
                    methods=tuple(claims.get("methods") or ("password",)),
-                   app_cred_id=claims.get("app_cred_id"),
+                   app_cred_id=claims.get("app_cred_id"), app_cred_name=claims.get("app_cred_name"),
+                   app_cred_restricted=claims.get("app_cred_restricted") is not False,
                    audit_chain=audit_ids[-1] if len(audit_ids) > 1 else None,
                    expires=float(claims["exp"]))
 

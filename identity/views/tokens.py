@@ -28,7 +28,8 @@ def token(subject: Subject, claims: dict[str, Any], catalog: list[dict[str, Any]
         "issued_at": timestamp(claims["iat"]),
     }
     if subject.app_cred_id is not None:
-        body["application_credential"] = {"id": subject.app_cred_id, "restricted": True}
+        body["application_credential"] = {"id": subject.app_cred_id, "name": subject.app_cred_name,
+                                          "restricted": subject.app_cred_restricted}
     if subject.project is not None:
         project = subject.project
         body["project"] = {"id": project.id, "name": project.name,

@@ -165,7 +165,7 @@ def test_application_credential_by_id_and_by_name(client, ids, credential):
     body = response.json["token"]
     assert body["methods"] == ["application_credential"]
     assert body["project"]["id"] == ids["projects"]["demo"]
-    assert body["application_credential"]["id"] == credential["id"]
+    assert body["application_credential"] == {"id": credential["id"], "name": "ci", "restricted": True}
     assert claims_of(response.headers["X-Subject-Token"])["app_cred_id"] == credential["id"]
     by_name = app_cred_auth(client, credential["secret"], name="ci",
                             user={"name": "demo", "domain": {"id": "default"}})
