@@ -92,18 +92,28 @@ class WorkQueue:
     # --- running -----------------------------------------------------------------
 
     def _drain(self, key: str) -> None:
+        with self._cond:
+            queue = self._pending[key]
+            if not queue:
+                del self._pending[key]
+                return
+            job = queue[0]
         while True:
-            with self._cond:
-                queue = self._pending[key]
-                if not queue:
-                    del self._pending[key]
-                    return
-                job = queue[0]
-            self._run(job)
+            finished = self._run(job)
+            # One critical section: a waiter in join() never sees the key still pending.
             with self._cond:
                 queue.popleft()
+                if not queue:
+                    del self._pending[key]
+                if finished:
+                    self._outstanding -= 1
+                    self._cond.notify_all()
+                if not queue:
+                    return
+                job = queue[0]
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job) -> bool:
+        """Run one job; True if it is finished (done or given up), False if it will be retried."""
         job.attempts += 1
         try:
             job.fn()
@@ -113,11 +123,11 @@ class WorkQueue:
                 LOG.warning("%s for %s failed (attempt %d/%d), retrying in %.1fs: %s",
                             job.what, job.key, job.attempts, self.max_attempts, delay, exc)
                 self._retry_later(job, delay)
-                return
+                return False
             LOG.error("%s for %s failed after %d attempt(s): %s", job.what, job.key,
                       job.attempts, exc, exc_info=not self._transient(exc))
             self._give_up(job, exc)
-        self._done()
+        return True
 
     def _give_up(self, job: Job, exc: BaseException) -> None:
         if job.on_give_up is None:
@@ -126,11 +136,6 @@ class WorkQueue:
             job.on_give_up(exc)
         except Exception:  # noqa: BLE001 - the deadline resolver is the backstop
             LOG.exception("giving up on %s for %s failed too", job.what, job.key)
-
-    def _done(self) -> None:
-        with self._cond:
-            self._outstanding -= 1
-            self._cond.notify_all()
 
     # --- retries -----------------------------------------------------------------
 
