@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from cells import states
+from cells import image_properties, states
 from cells.db.types import utcnow
 from compute_agent import guests, instances
 from compute_agent.env import HostEnv
@@ -58,7 +58,9 @@ def prepare(env: HostEnv, row: dict[str, Any], image: Mapping[str, Any]) -> Gues
     spec = GuestSpec(uuid=uuid, vcpus=int(row["vcpus"]), memory_mb=int(row["memory_mb"]),
                      disk_gb=int(row["root_gb"]), image_path=image_path, image_format=disk_format,
                      console_log=env.paths.console_log(uuid), kernel=kernel, initrd=initrd,
-                     cmdline=_property(image, "os_command_line") if kernel else None)
+                     cmdline=_property(image, "os_command_line") if kernel else None,
+                     properties=image_properties.hypervisor_properties(
+                         {**image, **(image.get("properties") or {})}))
     guests.save_spec(env, spec)
     return spec
 

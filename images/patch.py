@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cells import image_properties
 from cells.context import RequestContext
 from cells.db.image_models import Image
 from cells.exception import Conflict, Forbidden
@@ -55,6 +56,7 @@ def apply(ctx: RequestContext, img: Image, ops: list[dict[str, Any]]) -> None:
                 raise Conflict(f"Property {key} does not exist.")
             del doc[key]
     schemas.validate(schemas.IMAGE, doc, "image after the patch")
+    image_properties.check(doc)
     if doc["visibility"] != img.visibility:
         policy.check_visibility(ctx, doc["visibility"])
     if doc["owner"] != img.owner and not ctx.is_admin:

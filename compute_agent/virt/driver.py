@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from cells.exception import CloudError, NotFound
 
@@ -58,6 +58,8 @@ class GuestSpec:
     kernel: str | None = None
     initrd: str | None = None
     cmdline: str | None = None
+    # Known image properties (cells.image_properties) the domain XML honours.
+    properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def domain_name(self) -> str:

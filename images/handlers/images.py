@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from cells import image_properties
 from cells.db.image_models import Image
 from cells.exception import BadRequest, Forbidden
 from images import listing, policy, runtime, schemas, views
@@ -34,6 +35,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
         raise BadRequest("The request body must be a JSON object describing the image.")
     check_settable(k for k in body if k != "id")
     schemas.validate(schemas.CREATE, body)
+    image_properties.check(body)
     values: dict[str, Any] = {k: body[k] for k in _COLUMNS if k in body}
     values.setdefault("visibility", "shared")
     policy.check_visibility(ctx, values["visibility"])

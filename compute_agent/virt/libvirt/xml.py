@@ -6,11 +6,17 @@ driver and real QEMU/KVM alike.
 
 from __future__ import annotations
 
+import os
 import uuid as uuid_mod
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
 
-from compute_agent.virt.driver import GuestSpec
+from cells.image_properties import DISK_PREFIX
+from compute_agent.virt.driver import GuestSpec, HypervisorError
+
+# UEFI firmware (read-only code) as Debian/Ubuntu's ovmf package installs it, best first.
+OVMF_CODE_PATHS = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd",
+                   "/usr/share/qemu/OVMF.fd")
 
 # Namespace for the uuids of pools we generate, so a path always maps to the same pool uuid.
 _POOL_NS = uuid_mod.UUID("0b5b3c2e-6d0c-4f39-9d38-2f1a6f1f5c11")
@@ -50,16 +56,47 @@ def owner_of(metadata: str) -> str | None:
     return owner.text if owner is not None else None
 
 
-def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | None = None) -> str:
+def ovmf_code() -> str | None:
+    """Return the path of the host's UEFI firmware, or None if none is installed."""
+    return next((p for p in OVMF_CODE_PATHS if os.path.exists(p)), None)
+
+
+def _windows(domain: ET.Element, features: ET.Element) -> None:
+    # Nova's libvirt driver choices for Windows on KVM: Hyper-V enlightenments,
+    # a local-time RTC that catches up, and the Hyper-V clock instead of HPET.
+    hyperv = _sub(features, "hyperv")
+    _sub(hyperv, "relaxed", state="on")
+    _sub(hyperv, "vapic", state="on")
+    _sub(hyperv, "spinlocks", state="on", retries="8191")
+    clock = _sub(domain, "clock", offset="localtime")
+    _sub(clock, "timer", name="rtc", tickpolicy="catchup")
+    _sub(clock, "timer", name="pit", tickpolicy="delay")
+    _sub(clock, "timer", name="hpet", present="no")
+    _sub(clock, "timer", name="hypervclock", present="yes")
+
+
+def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | None = None,
+               firmware: str | None = None) -> str:
     """Return the domain XML of a guest: virtio qcow2 disk, serial console to a file, balloon.
 
     ``virt_type`` is ``kvm`` or ``qemu`` (software emulation); with a kernel
     in ``spec`` the guest boots that kernel directly with ``spec.cmdline``.
     ``owner`` (the agent's host) is recorded in the domain's metadata so an
     agent sharing a hypervisor never takes another agent's guest for its own.
+    The image properties in ``spec.properties`` choose the disk bus, NIC model,
+    firmware (``firmware`` is the UEFI code path, found on the host if None)
+    and the Windows enlightenments. Raises HypervisorError for a UEFI guest on
+    a host without UEFI firmware.
     """
     if virt_type not in ("kvm", "qemu"):
         raise ValueError(f"unsupported virt_type {virt_type!r}")
+    props = spec.properties or {}
+    uefi = props.get("hw_firmware_type") == "uefi"
+    if uefi:
+        firmware = firmware or ovmf_code()
+        if firmware is None:
+            raise HypervisorError(f"instance {spec.uuid}: the image needs UEFI firmware and this host has "
+                                  f"none (install ovmf: one of {', '.join(OVMF_CODE_PATHS)})")
     domain = ET.Element("domain", type=virt_type)
     _sub(domain, "name", spec.domain_name)
     _sub(domain, "uuid", spec.uuid)
@@ -71,7 +108,10 @@ def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | Non
     _sub(domain, "currentMemory", str(spec.memory_mb), unit="MiB")
     _sub(domain, "vcpu", str(spec.vcpus), placement="static")
     os_el = _sub(domain, "os")
-    _sub(os_el, "type", "hvm", arch="x86_64", machine="pc")
+    # OVMF's secure-boot-free builds boot on pc too, but q35 is what they are tested on.
+    _sub(os_el, "type", "hvm", arch="x86_64", machine="q35" if uefi else "pc")
+    if uefi and firmware is not None:
+        _sub(os_el, "loader", firmware, readonly="yes", type="pflash")
     if spec.kernel:
         _sub(os_el, "kernel", spec.kernel)
         if spec.initrd:
@@ -86,7 +126,10 @@ def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | Non
     if virt_type == "kvm":
         # Expose the host's CPU model; under emulation QEMU's default model is the safe choice.
         _sub(domain, "cpu", mode="host-model")
-    _sub(domain, "clock", offset="utc")
+    if props.get("os_type") == "windows":
+        _windows(domain, features)
+    else:
+        _sub(domain, "clock", offset="utc")
     _sub(domain, "on_poweroff", "destroy")
     _sub(domain, "on_reboot", "restart")
     _sub(domain, "on_crash", "destroy")
@@ -94,7 +137,8 @@ def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | Non
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type="qcow2")
     _sub(disk, "source", file=disk_path)
-    _sub(disk, "target", dev="vda", bus="virtio")
+    bus = props.get("hw_disk_bus", "virtio")
+    _sub(disk, "target", dev=DISK_PREFIX.get(bus, "vd") + "a", bus=bus)
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=spec.console_log, append="on")
     _sub(serial, "target", port="0")
