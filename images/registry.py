@@ -211,13 +211,23 @@ class Registry:
                 .values(updated_at=utcnow()))
         self.db.transaction(lambda s: _rowcount(s, stmt))
 
-    def finish_upload(self, image_id: str, size: int, checksum: str, sha512: str) -> bool:
-        """Make a saving image active with its data's size and hashes; False if deleted meanwhile."""
+    def finish_upload(self, image_id: str, size: int, checksum: str, sha512: str,
+                      check: Callable[[Session], None] | None = None) -> bool:
+        """Make a saving image active with its data's size and hashes; False if deleted meanwhile.
+
+        ``check`` runs first in the same transaction and raises to refuse (a quota re-check).
+        """
         stmt = (sa.update(Image)
                 .where(Image.id == image_id, Image.status == "saving", Image.deleted.is_(False))
                 .values(status="active", size=size, checksum=checksum, os_hash_algo="sha512",
                         os_hash_value=sha512, updated_at=utcnow()))
-        return bool(self.db.transaction(lambda s: _rowcount(s, stmt)))
+
+        def activate(s: Session) -> int:
+            if check is not None:
+                check(s)
+            return _rowcount(s, stmt)
+
+        return bool(self.db.transaction(activate))
 
     def abort_upload(self, image_id: str) -> None:
         """Put an image whose upload failed back to queued, ready for another try."""

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from cloudctl.client import Resource
+from cloudctl.client import CloudError, Resource
 from cloudctl.commands.common import Context, SubParsers, key_value, positive_int
 from cloudctl.output import Column, Listing, Record, Result
 
@@ -59,6 +59,38 @@ def do_list(ctx: Context, args: argparse.Namespace) -> Result:
         limit=args.limit, **{k: v for k, v in filters.items() if v})])
 
 
+def _quota_record(usage: dict[str, Any]) -> Record:
+    """One row per limit: its value (-1 unlimited) and what is in use."""
+    names = {"image_count_total": "images", "image_size_total": "bytes",
+             "image_snapshot_size_total": "snapshot_bytes"}
+    return Record({names.get(k, k): f"{v.get('usage')} / {v.get('limit')}" for k, v in usage.items()})
+
+
+def do_quota_show(ctx: Context, args: argparse.Namespace) -> Result:
+    session = ctx.client.images.session
+    params = {"project_id": args.project} if args.project else None
+    return _quota_record(session.request("image", "GET", "/info/usage", params=params).json()["usage"])
+
+
+def do_quota_set(ctx: Context, args: argparse.Namespace) -> Result:
+    limits = {"images": args.images, "image_bytes": args.bytes, "snapshot_bytes": args.snapshot_bytes}
+    body = {"quota": {k: v for k, v in limits.items() if v is not None}}
+    if not body["quota"]:
+        raise CloudError("give --images, --bytes or --snapshot-bytes")
+    answer = ctx.client.images.session.request("image", "PUT", f"/quotas/{args.project}", json=body).json()
+    return _quota_record(answer["usage"])
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
+    if number < -1:
+        raise argparse.ArgumentTypeError("must be >= -1 (-1: unlimited)")
+    return number
+
+
 def register(sub: SubParsers, common: list[argparse.ArgumentParser]) -> None:
     """Add ``image`` and its verbs to the top-level subparsers."""
     noun = sub.add_parser("image", help="disk images").add_subparsers(dest="verb", required=True,
@@ -83,3 +115,15 @@ def register(sub: SubParsers, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--status", help="only images in this status (e.g. active)")
     p.add_argument("--limit", type=positive_int, help="at most this many images")
     p.set_defaults(func=do_list)
+
+    quota = noun.add_parser("quota", help="image quotas of a project").add_subparsers(
+        dest="quota_verb", required=True, metavar="VERB")
+    p = quota.add_parser("show", parents=common, help="limits and usage (another project's: admin)")
+    p.add_argument("--project", help="project ID (default: the token's project)")
+    p.set_defaults(func=do_quota_show)
+    p = quota.add_parser("set", parents=common, help="set a project's limits (admin; -1 unlimited)")
+    p.add_argument("--project", required=True, help="project ID")
+    p.add_argument("--images", type=_limit, help="number of images")
+    p.add_argument("--bytes", type=_limit, help="total bytes of images (snapshots excluded)")
+    p.add_argument("--snapshot-bytes", type=_limit, help="total bytes of snapshots")
+    p.set_defaults(func=do_quota_set)

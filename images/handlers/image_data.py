@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
 
 from cells.db.image_models import Image
-from cells.exception import BadRequest
-from images import policy, runtime
+from cells.exception import BadRequest, PayloadTooLarge
+from images import policy, quota, runtime
 from images.errors import Gone, LengthRequired, UnsupportedMediaType
 from images.registry import UPLOAD_HEARTBEAT
 from images.store.base import ImageData
@@ -54,15 +55,34 @@ def upload(image_id: str) -> tuple[str, int]:
 
     img = rt.registry.begin_upload(ctx, image_id, check)
     digests = Digests()
+    owner, snapshot = img.owner or "", quota.is_snapshot(img.properties)
+
+    def within_quota(s: Session) -> None:
+        # Another upload of the project may have finished meanwhile: count again.
+        allowed = quota.allowed_bytes(s, rt.conf, owner, snapshot, exclude=img.id)
+        if allowed is not None and digests.size > allowed:
+            raise quota.too_large(snapshot, allowed)
+
     try:
+        allowed = rt.registry.db.transaction(
+            lambda s: quota.allowed_bytes(s, rt.conf, owner, snapshot, exclude=img.id))
+        if allowed is not None and length is not None and length > allowed:
+            raise quota.too_large(snapshot, allowed)
         body = heartbeat(read_body(request.environ["wsgi.input"], length), UPLOAD_HEARTBEAT,
                          lambda: rt.registry.touch_upload(img.id))
-        rt.store.write(img.id, checked(body, digests, verify))
+        rt.store.write(img.id, checked(quota.capped(body, allowed, snapshot), digests, verify))
     except BaseException:
         # The store kept nothing; the image may be uploaded again.
         rt.registry.abort_upload(img.id)
         raise
-    if not rt.registry.finish_upload(img.id, digests.size, digests.checksum, digests.sha512):
+    try:
+        finished = rt.registry.finish_upload(img.id, digests.size, digests.checksum, digests.sha512,
+                                             within_quota)
+    except PayloadTooLarge:
+        rt.store.delete(img.id)
+        rt.registry.abort_upload(img.id)
+        raise
+    if not finished:
         rt.store.delete(img.id)
         raise Gone(f"Image {img.id} could not be found after upload: it was deleted during the upload.")
     LOG.info("image %s: %d bytes uploaded", img.id, digests.size)

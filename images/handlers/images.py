@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from cells import image_properties
 from cells.db.image_models import Image
 from cells.exception import BadRequest, Forbidden
-from images import listing, policy, runtime, schemas, views
+from images import listing, policy, quota, runtime, schemas, views
 from images import patch as patch_mod
 from images.errors import UnsupportedMediaType
 from images.handlers.common import json_body
@@ -46,6 +46,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
     values["properties"] = {k: v for k, v in body.items()
                             if k not in _COLUMNS and k not in ("id", "tags", "os_hidden")}
     values["id"] = body.get("id")
+    owner = values["owner"] or ctx.project_id or ""
+    rt.registry.db.transaction(lambda s: quota.check_count(s, rt.conf, owner))
     img = rt.registry.create(ctx, values)
     LOG.info("image %s created by project %s", img.id, ctx.project_id)
     return jsonify(views.image(img)), 201, {"Location": f"/v2/images/{img.id}"}
