@@ -5,6 +5,7 @@ Real processes (one per daemon per cell), MariaDB and RabbitMQ, two compute cell
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import jwt
@@ -70,7 +71,21 @@ def test_boot_act_delete(deployed_cloud, demo):
     wait_status(demo, url, {"DELETED"})
 
 
+def _wait_cells_report_hosts(cloud, admin, timeout: float = 120) -> None:
+    """Both compute cells have reported hosts up to the API cell (on a loaded machine the
+    first capacity reports can come after the cloud says it is ready)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cells = admin.get(cloud.compute_url + "/os-cells").json()["cells"]
+        up = {c["path"] for c in cells if c["hosts_up"] > 0}
+        if {"top!cell1", "top!cell2"} <= up:
+            return
+        assert time.monotonic() < deadline, f"cells with hosts up: {sorted(up)}"
+        time.sleep(0.5)
+
+
 def test_boots_spread_over_both_cells(deployed_cloud, demo, admin):
+    _wait_cells_report_hosts(deployed_cloud, admin)
     ids = []
     for i in range(8):
         resp = _create(deployed_cloud, demo, name=f"spread-{i}")
