@@ -16,7 +16,7 @@ from identity.service_token import ServiceToken
 from images import errors, policy, runtime
 from images.cache import ImageCache
 from images.handlers import cache as cache_handlers
-from images.handlers import image_data, images, quotas, schemas, versions
+from images.handlers import image_data, images, members, quotas, schemas, versions
 from images.master import MasterClient
 from images.registry import Registry
 from images.runtime import Runtime
@@ -64,6 +64,9 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
     errors.register(app)
     for bp in (versions.bp, schemas.bp, images.bp, image_data.bp, quotas.bp, cache_handlers.bp):
         app.register_blueprint(bp)
+    if cache is None:
+        # Members live in the master registry only; a cell's cache copies images, not their members.
+        app.register_blueprint(members.bp)
     if cache is not None:
         app.before_request(_cache_guard)
     app.wsgi_app = AuthMiddleware(app.wsgi_app, conf, verifier=verifier, service="images",  # type: ignore[method-assign]

@@ -27,6 +27,7 @@ MAX_LIMIT = 1000
 MAX_IN_VALUES = 250
 IN_PREFIX = "in:"
 _DIRECTIONS = ("asc", "desc")
+MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
 # Parameters with a meaning of their own; any other is a property filter.
 _CONTROL = frozenset({"limit", "marker", "sort_key", "sort_dir", "sort", "tag", "size_min", "size_max",
                       "member_status", "os_hidden", "protected", "changes-since"})
@@ -124,6 +125,11 @@ def parse_list_query(args: MultiDict[str, str]) -> ListRequest:
         raise BadRequest(f"Invalid visibility value: {visibility}")
     # args["status"] is the equality filter's value whenever status is not an in: list.
     _check_status(parsed.any_of["status"] if "status" in parsed.any_of else args.getlist("status")[:1])
+    member_status = args.get("member_status", "accepted")
+    if member_status not in MEMBER_STATUSES:
+        raise BadRequest(f"Invalid member_status value: {member_status}. "
+                         f"It should be one of: {', '.join(MEMBER_STATUSES)}.")
+    query.member_status = member_status
     if "protected" in args:
         if args["protected"] not in ("true", "false"):
             raise BadRequest("protected param must be true or false")

@@ -3,10 +3,13 @@
 Which roles may call which route (writes need member or admin) is the
 policy table's business (identity/policy.yaml, enforced by the auth
 middleware). Here: an image is visible to its owner, to everyone when
-public or community, and to admins and cell service accounts (a compute
-cell's cache fetching on behalf of its hypervisors); only the owner or an
-admin may change an image, and only an admin may make it public or give it
-to another project.
+public or community, to the projects it is shared with while its
+visibility is ``shared`` (whatever their member status: a pending member
+must see what it is asked to accept), and to admins and cell service
+accounts (a compute cell's cache fetching on behalf of its hypervisors);
+only the owner or an admin may change an image or its member list, only the
+member itself may accept or reject, and only an admin may make an image
+public or give it to another project.
 """
 
 from __future__ import annotations
@@ -29,14 +32,38 @@ def reads_all(ctx: RequestContext) -> bool:
     return ctx.is_admin or ctx.is_service
 
 
-def can_see(ctx: RequestContext, image: Owned) -> bool:
-    return reads_all(ctx) or image.visibility in OPEN_VISIBILITIES or (
-        ctx.project_id is not None and image.owner == ctx.project_id)
+def owns(ctx: RequestContext, image: Owned) -> bool:
+    return ctx.project_id is not None and image.owner == ctx.project_id
+
+
+def can_see(ctx: RequestContext, image: Owned, is_member: bool = False) -> bool:
+    """True if the caller may see the image; ``is_member``: the caller's project is one of its members."""
+    return reads_all(ctx) or image.visibility in OPEN_VISIBILITIES or owns(ctx, image) or (
+        is_member and image.visibility == "shared")
+
+
+def check_share(ctx: RequestContext, image: Owned) -> None:
+    """Raise Forbidden unless the caller may add or remove members of this (visible) image."""
+    if not (ctx.is_admin or owns(ctx, image)):
+        raise Forbidden("You are not permitted to modify the members of this image.")
+    check_shared(image)
+
+
+def check_shared(image: Owned) -> None:
+    """Raise Forbidden unless the image's visibility is ``shared`` (only those have members)."""
+    if image.visibility != "shared":
+        raise Forbidden(f"Only shared images have members; this image's visibility is {image.visibility}.")
+
+
+def check_member_status(ctx: RequestContext, member_id: str) -> None:
+    """Raise Forbidden unless the caller is the member whose status it sets."""
+    if ctx.project_id is None or ctx.project_id != member_id:
+        raise Forbidden("Only the member itself may accept or reject an image shared with it.")
 
 
 def check_modify(ctx: RequestContext, image: Owned, action: str = "modify") -> None:
     """Raise Forbidden unless the caller may change this (visible) image."""
-    if ctx.is_admin or (ctx.project_id is not None and image.owner == ctx.project_id):
+    if ctx.is_admin or owns(ctx, image):
         return
     raise Forbidden(f"You are not permitted to {action} this image.")
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from cells.context import RequestContext
 from cells.db.engine import Database
-from cells.db.image_models import Image
+from cells.db.image_models import Image, ImageMember
 from cells.db.types import utcnow
 from cells.exception import BadRequest, Conflict, NotFound
 from images import policy
@@ -56,6 +56,8 @@ class ListQuery:
     size_min: int | None = None
     size_max: int | None = None
     protected: bool | None = None
+    # Which images shared with the caller are listed: pending | accepted | rejected | all.
+    member_status: str = "accepted"
     sort: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_SORT))
     limit: int = 25
     marker: str | None = None
@@ -95,16 +97,21 @@ class Registry:
         """
         return self.db.transaction(lambda s: self._list(s, ctx, query))
 
+    def visible(self, s: Session, ctx: RequestContext, image_id: str, lock: bool = False) -> Image:
+        """Return the image within the caller's transaction ``s``; raises NotFound if it cannot see it."""
+        return self._visible_row(s, ctx, image_id, lock)
+
     def _visible_row(self, s: Session, ctx: RequestContext, image_id: str,
                      lock: bool = False) -> Image:
         img = _row(s, normalize_id(image_id), lock) if is_uuid(image_id) else None
-        if img is None or not policy.can_see(ctx, img):
+        if img is None or not policy.can_see(ctx, img, _is_member(s, ctx, img)):
             raise NotFound(f"No image found with ID {image_id}")
         return img
 
     def _list(self, s: Session, ctx: RequestContext, q: ListQuery) -> tuple[list[Image], str | None]:
         stmt = sa.select(Image).where(Image.deleted.is_(False),
-                                      _visibility_clause(ctx, q.filters.get("visibility")))
+                                      _visibility_clause(ctx, q.filters.get("visibility"),
+                                                         q.member_status))
         for key in EQUALITY_FILTERS:
             if key in q.filters and key != "visibility":
                 stmt = stmt.where(_equals(getattr(Image, key), q.filters[key]))
@@ -174,6 +181,8 @@ class Registry:
             img = self._visible_row(s, ctx, image_id, lock=True)
             check(img)
             img.status, img.deleted, img.updated_at = "deleted", True, utcnow()
+            # A deleted image has no members; the soft-deleted row stays for its history.
+            s.execute(sa.delete(ImageMember).where(ImageMember.image_id == img.id))
             return img
 
         return self.db.transaction(mark)
@@ -261,18 +270,48 @@ def _equals(column: Any, value: FilterValue) -> sa.ColumnElement[bool]:
     return column.in_(value) if isinstance(value, list) else column == value
 
 
-def _visibility_clause(ctx: RequestContext, visibility: FilterValue | None) -> sa.ColumnElement[bool]:
+def _is_member(s: Session, ctx: RequestContext, img: Image) -> bool:
+    """True if the caller's project is a member of this shared image it neither owns nor reads anyway."""
+    if img.visibility != "shared" or ctx.project_id is None or policy.owns(ctx, img) or policy.reads_all(ctx):
+        return False
+    return s.get(ImageMember, (img.id, ctx.project_id)) is not None
+
+
+def _shared_with(ctx: RequestContext, member_status: str) -> sa.ColumnElement[bool]:
+    """Shared images of which the caller's project is a member with ``member_status`` (an EXISTS)."""
+    if ctx.project_id is None:
+        return sa.false()
+    member = sa.select(ImageMember.image_id).where(ImageMember.image_id == Image.id,
+                                                   ImageMember.member_id == ctx.project_id)
+    if member_status != "all":
+        member = member.where(ImageMember.status == member_status)
+    return sa.and_(Image.visibility == "shared", member.exists())
+
+
+def _visibility_clause(ctx: RequestContext, visibility: FilterValue | None,
+                       member_status: str = "accepted") -> sa.ColumnElement[bool]:
+    """Which rows a listing may return: Glance's rules, as one WHERE of the listing's single SELECT.
+
+    Unfiltered: owned, public, and shared with the caller (accepted by default);
+    community images only when asked for; admins and services read everything.
+    """
     if isinstance(visibility, list):
-        return sa.or_(sa.false(), *(_visibility_clause(ctx, v) for v in visibility))
+        return sa.or_(sa.false(), *(_visibility_clause(ctx, v, member_status) for v in visibility))
     mine = Image.owner == ctx.project_id if ctx.project_id else sa.false()
     everyone = policy.reads_all(ctx)
     if visibility is None:
-        return sa.true() if everyone else sa.or_(mine, Image.visibility == "public")
+        return sa.true() if everyone else sa.or_(mine, Image.visibility == "public",
+                                                 _shared_with(ctx, member_status))
     if visibility == "all":
-        return sa.true() if everyone else sa.or_(mine, Image.visibility.in_(policy.OPEN_VISIBILITIES))
+        return sa.true() if everyone else sa.or_(mine, Image.visibility.in_(policy.OPEN_VISIBILITIES),
+                                                 _shared_with(ctx, member_status))
     if visibility in policy.OPEN_VISIBILITIES:
         return Image.visibility == visibility
-    return Image.visibility == visibility if everyone else sa.and_(Image.visibility == visibility, mine)
+    if everyone:
+        return Image.visibility == visibility
+    if visibility == "shared":
+        return sa.or_(sa.and_(Image.visibility == "shared", mine), _shared_with(ctx, member_status))
+    return sa.and_(Image.visibility == visibility, mine)
 
 
 def _expr(key: str) -> sa.ColumnElement[Any]:
