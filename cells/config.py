@@ -185,6 +185,8 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "libvirt_uri": {"type": "string"},
                 "virt_type": {"enum": ["kvm", "qemu"]},
+                "guest_network": {"type": "string",
+                                  "pattern": "^(none|user|(network|bridge):[A-Za-z0-9_.-]+)$"},
                 "heartbeat_interval": _POSITIVE,
                 "service_down_time": _POSITIVE,
                 "workers": {"type": "integer", "minimum": 1, "maximum": 256},
@@ -320,6 +322,8 @@ class CellConfig:
     scheduler_refresh_interval: float = 5.0
     libvirt_uri: str = "test:///auto"
     virt_type: str = "kvm"
+    # Each guest's NIC: none, user (QEMU user-mode NAT), network:NAME or bridge:NAME.
+    guest_network: str = "user"
     heartbeat_interval: float = 10.0
     service_down_time: float = 60.0
     compute_workers: int = 16
@@ -465,6 +469,7 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         scheduler_refresh_interval=sched.get("refresh_interval", 5.0),
         libvirt_uri=compute.get("libvirt_uri", "test:///auto"),
         virt_type=compute.get("virt_type", "kvm"),
+        guest_network=compute.get("guest_network", "user"),
         heartbeat_interval=compute.get("heartbeat_interval", 10.0),
         service_down_time=compute.get("service_down_time", 60.0),
         compute_workers=compute.get("workers", 16),

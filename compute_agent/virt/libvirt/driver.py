@@ -82,7 +82,7 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def __init__(self, uri: str, virt_type: str, pool_name: str, pool_path: str,
                  hostname: str | None = None, lifecycle_events: bool = True,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, guest_network: str = "user") -> None:
         libvirt.registerErrorHandler(_silence, None)
         self.uri = uri
         self.virt_type = virt_type
@@ -91,6 +91,7 @@ class LibvirtDriver(driver.ComputeDriver):
         self.hostname = hostname
         # The agent's host: guests are tagged with it, and only tagged ones are ours.
         self.owner = owner
+        self.guest_network = guest_network
         self._lifecycle_events = lifecycle_events
         self._handler: LifecycleHandler | None = None
         self._callback_id: int | None = None
@@ -244,7 +245,7 @@ class LibvirtDriver(driver.ComputeDriver):
                 raise translate(exc, f"looking up instance {spec.uuid}") from exc
             try:
                 dom = self.conn().defineXML(xml.domain_xml(spec, volume.path(), self.virt_type,
-                                                               self.owner))
+                                                               self.owner, network=self.guest_network))
             except libvirt.libvirtError as exc2:
                 raise translate(exc2, f"defining instance {spec.uuid}") from exc2
         try:

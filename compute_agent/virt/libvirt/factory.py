@@ -42,4 +42,4 @@ def open_driver(conf: CellConfig, host: str, node_path: str, pool_path: str,
         uri = write_node(conf, node_path, pool_name, pool_path)
         hostname = host
     return LibvirtDriver(uri, conf.virt_type, pool_name, pool_path, hostname=hostname,
-                         lifecycle_events=lifecycle_events, owner=host)
+                         lifecycle_events=lifecycle_events, owner=host, guest_network=conf.guest_network)

@@ -75,9 +75,40 @@ def _windows(domain: ET.Element, features: ET.Element) -> None:
     _sub(clock, "timer", name="hypervclock", present="yes")
 
 
+def guest_mac(instance_uuid: str) -> str:
+    """Return the guest's MAC address: OpenStack's fa:16:3e prefix and three bytes of its uuid.
+
+    Stable across rebuilds of the domain, so a guest keeps its address when its definition is recreated.
+    """
+    tail = uuid_mod.UUID(instance_uuid).bytes[-3:]
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in tail)
+
+
+def tap_name(instance_uuid: str) -> str:
+    """Return the guest's tap device name (15 characters at most, as Linux allows)."""
+    return "tap" + instance_uuid.replace("-", "")[:11]
+
+
+def _interface(devices: ET.Element, spec: GuestSpec, network: str) -> None:
+    """Add the guest's NIC: ``user`` (QEMU user-mode NAT), ``network:NAME`` or ``bridge:NAME``."""
+    if network == "none":
+        return
+    kind, _, source = network.partition(":")
+    iface = _sub(devices, "interface", type=kind)
+    _sub(iface, "mac", address=guest_mac(spec.uuid))
+    if kind == "network":
+        _sub(iface, "source", network=source)
+    elif kind == "bridge":
+        _sub(iface, "source", bridge=source)
+    if kind != "user":
+        # User-mode NAT has no host device; the others get a name metering can find again.
+        _sub(iface, "target", dev=tap_name(spec.uuid))
+    _sub(iface, "model", type=(spec.properties or {}).get("hw_vif_model", "virtio"))
+
+
 def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | None = None,
-               firmware: str | None = None) -> str:
-    """Return the domain XML of a guest: virtio qcow2 disk, serial console to a file, balloon.
+               firmware: str | None = None, network: str = "user") -> str:
+    """Return the domain XML of a guest: qcow2 disk, one NIC, serial console to a file, balloon.
 
     ``virt_type`` is ``kvm`` or ``qemu`` (software emulation); with a kernel
     in ``spec`` the guest boots that kernel directly with ``spec.cmdline``.
@@ -86,7 +117,8 @@ def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | Non
     The image properties in ``spec.properties`` choose the disk bus, NIC model,
     firmware (``firmware`` is the UEFI code path, found on the host if None)
     and the Windows enlightenments. Raises HypervisorError for a UEFI guest on
-    a host without UEFI firmware.
+    a host without UEFI firmware. ``network`` is the compute section's
+    ``guest_network``: ``none``, ``user``, ``network:NAME`` or ``bridge:NAME``.
     """
     if virt_type not in ("kvm", "qemu"):
         raise ValueError(f"unsupported virt_type {virt_type!r}")
@@ -139,6 +171,7 @@ def domain_xml(spec: GuestSpec, disk_path: str, virt_type: str, owner: str | Non
     _sub(disk, "source", file=disk_path)
     bus = props.get("hw_disk_bus", "virtio")
     _sub(disk, "target", dev=DISK_PREFIX.get(bus, "vd") + "a", bus=bus)
+    _interface(devices, spec, network)
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=spec.console_log, append="on")
     _sub(serial, "target", port="0")

@@ -89,3 +89,44 @@ def test_libvirt_test_driver_accepts_the_xml():
             dom.undefine()
     finally:
         conn.close()
+
+
+def nic(network: str = "user", **properties: str) -> ET.Element | None:
+    spec = GuestSpec(uuid=UUID, vcpus=1, memory_mb=512, disk_gb=1, image_path="/img/base",
+                     image_format="qcow2", console_log="/st/console.log", properties=properties)
+    return ET.fromstring(xml.domain_xml(spec, "/disks/x.qcow2", "qemu", network=network)).find(
+        "devices/interface")
+
+
+@pytest.mark.parametrize("model", ["virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet"])
+def test_vif_model_chooses_the_nic(model):
+    assert nic(hw_vif_model=model).find("model").get("type") == model
+
+
+def test_nic_defaults_and_networks():
+    user = nic()
+    assert user.get("type") == "user" and user.find("model").get("type") == "virtio"
+    assert user.find("mac").get("address") == "fa:16:3e:00:00:02" and user.find("target") is None
+    bridged = nic("bridge:br-guests")
+    assert bridged.find("source").attrib == {"bridge": "br-guests"}
+    assert bridged.find("target").get("dev") == "tap6f1c2d3e000"
+    assert nic("network:default").find("source").attrib == {"network": "default"}
+    assert nic("none") is None
+
+
+def test_simulated_host_accepts_the_nic_and_reports_its_stats(tmp_path):
+    libvirt = pytest.importorskip("libvirt")
+    node = tmp_path / "node.xml"
+    node.write_text(xml.node_xml(2, 2048, "sim", "pool", str(tmp_path / "pool")))
+    spec = GuestSpec(uuid=UUID, vcpus=1, memory_mb=512, disk_gb=1, image_path="/img/base",
+                     image_format="qcow2", console_log=str(tmp_path / "console.log"),
+                     properties={"hw_vif_model": "e1000"})
+    conn = libvirt.open("test://" + str(node))
+    try:
+        dom = conn.defineXML(xml.domain_xml(spec, "/disks/x.qcow2", "qemu", network="bridge:br0"))
+        dom.create()
+        defined = ET.fromstring(dom.XMLDesc()).find("devices/interface")
+        assert defined.find("model").get("type") == "e1000"
+        assert len(dom.interfaceStats(xml.tap_name(UUID))) == 8
+    finally:
+        conn.close()
