@@ -16,7 +16,7 @@ from identity.service_token import ServiceToken
 from images import errors, policy, runtime
 from images.cache import ImageCache
 from images.handlers import cache as cache_handlers
-from images.handlers import image_data, images, members, quotas, schemas, versions
+from images.handlers import image_data, images, members, quotas, schemas, tags, versions
 from images.master import MasterClient
 from images.registry import Registry
 from images.runtime import Runtime
@@ -62,7 +62,7 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["images"] = Runtime(conf, registry, store, cache)
     errors.register(app)
-    for bp in (versions.bp, schemas.bp, images.bp, image_data.bp, quotas.bp, cache_handlers.bp):
+    for bp in (versions.bp, schemas.bp, images.bp, image_data.bp, tags.bp, quotas.bp, cache_handlers.bp):
         app.register_blueprint(bp)
     if cache is None:
         # Members live in the master registry only; a cell's cache copies images, not their members.
