@@ -11,12 +11,12 @@ from images.members import STATUSES
 
 _MEMBER_ID = {"type": "string", "minLength": 1, "maxLength": 255}
 
+# Other keys are ignored, as Glance does: openstacksdk sends the whole member resource on update.
 CREATE = jsonschema.Draft202012Validator({
-    "type": "object", "properties": {"member": _MEMBER_ID}, "required": ["member"],
-    "additionalProperties": False})
+    "type": "object", "properties": {"member": _MEMBER_ID}, "required": ["member"]})
 UPDATE = jsonschema.Draft202012Validator({
     "type": "object", "properties": {"status": {"type": "string", "enum": list(STATUSES)}},
-    "required": ["status"], "additionalProperties": False})
+    "required": ["status"]})
 
 _MEMBER: dict[str, Any] = {
     "name": "member",
