@@ -19,8 +19,9 @@ from flask import Flask, Response, request
 from api import deps, errors, microversion, policy
 from api.deps import URL_PROJECT_KEY, Services
 from api.flavor_cache import FlavorCache
-from api.handlers import cells, flavors, hypervisors, servers, versions
+from api.handlers import cells, flavors, hypervisors, prestages, servers, versions
 from api.image_lookup import CachedImageLookup, HttpImageLookup, ImageLookupFn
+from api.snapshot_images import HttpSnapshotImages, SnapshotImages
 from api.views.links import VERSION_PREFIX
 from cells.config import CellConfig
 from cells.db.engine import DATABASES, Database
@@ -114,17 +115,22 @@ def _after(response: Response) -> Response:
     return response
 
 
-def _default_image_lookup(conf: CellConfig) -> ImageLookupFn:
+def _images_url(conf: CellConfig) -> str:
     if conf.images is None:
         raise ConfigError(f"{conf.source}: key 'images.public_url': expected the image service's URL "
-                          "(cloud-api checks images before a boot)")
+                          "(cloud-api checks images before a boot and creates snapshot images)")
+    return conf.images.public_url
+
+
+def _default_image_lookup(conf: CellConfig) -> ImageLookupFn:
     threads = conf.api.threads if conf.api else 16
-    return CachedImageLookup(HttpImageLookup(conf.images.public_url, pool_size=threads))
+    return CachedImageLookup(HttpImageLookup(_images_url(conf), pool_size=threads))
 
 
 def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVerifier | None = None,
                scheduler_api: Any = None, cells_api: Any = None,
-               image_lookup: ImageLookupFn | None = None) -> Flask:
+               image_lookup: ImageLookupFn | None = None,
+               snapshot_images: SnapshotImages | None = None) -> Flask:
     """Return the Compute API WSGI app for the cell ``conf``; raises ConfigError if misconfigured."""
     if db is None:
         db = DATABASES.get(conf.database_url, pool_size=conf.db_pool_size,
@@ -135,13 +141,15 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
         cells_api = CellsAPI(conf.broker_url, retry=CAST_RETRIES)
     if image_lookup is None:
         image_lookup = _default_image_lookup(conf)
+    if snapshot_images is None:
+        snapshot_images = HttpSnapshotImages(_images_url(conf))
 
     app = Flask("api", static_folder=None)
     app.extensions[deps.EXTENSION] = Services(
         conf=conf, db=db, flavors=FlavorCache(db), image_lookup=image_lookup,
-        scheduler_api=scheduler_api, cells_api=cells_api)
+        scheduler_api=scheduler_api, cells_api=cells_api, snapshot_images=snapshot_images)
     errors.register(app)
-    for module in (versions, flavors, servers, hypervisors, cells):
+    for module in (versions, flavors, servers, hypervisors, cells, prestages):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)

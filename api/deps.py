@@ -10,6 +10,7 @@ from flask import Response, current_app, request
 
 from api.flavor_cache import FlavorCache
 from api.image_lookup import ImageLookupFn
+from api.snapshot_images import SnapshotImages
 from api.views.links import Links, clean_base
 from cells.config import CellConfig
 from cells.db.engine import Database
@@ -26,6 +27,7 @@ class Services:
     image_lookup: ImageLookupFn
     scheduler_api: Any
     cells_api: Any
+    snapshot_images: SnapshotImages
 
 
 def services() -> Services:

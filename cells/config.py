@@ -177,6 +177,17 @@ SCHEMA: dict[str, Any] = {
                 "ram_allocation_ratio": _POSITIVE,
                 "disk_allocation_ratio": _POSITIVE,
                 "refresh_interval": _POSITIVE,
+                "prestage": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "endpoint_copies": {"type": "integer", "minimum": 1, "maximum": 64},
+                        "peer_copies": {"type": "integer", "minimum": 0, "maximum": 16},
+                        "max_parallel": {"type": "integer", "minimum": 1, "maximum": 1024},
+                        "copy_timeout": _POSITIVE,
+                        "progress_interval": _POSITIVE,
+                    },
+                },
             },
         },
         "compute": {
@@ -190,6 +201,8 @@ SCHEMA: dict[str, Any] = {
                 "heartbeat_interval": _POSITIVE,
                 "service_down_time": _POSITIVE,
                 "workers": {"type": "integer", "minimum": 1, "maximum": 256},
+                "peer_listen": _LISTEN,
+                "peer_address": {"type": "string", "pattern": r"^(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+)$"},
                 "simulated_host": {
                     "type": "object",
                     "additionalProperties": False,
@@ -271,6 +284,17 @@ class SimulatedHost:
 
 
 @dataclass(frozen=True)
+class PrestageSettings:
+    """How a compute cell's scheduler pushes an image to its hosts (scheduler.prestage)."""
+
+    endpoint_copies: int = 2  # copies the cell's image endpoint serves at once
+    peer_copies: int = 1  # copies a host holding the image serves at once (0: no tree)
+    max_parallel: int = 64  # copies in flight at once, whatever their source
+    copy_timeout: float = 900.0  # seconds one host may take for one copy
+    progress_interval: float = 2.0  # seconds between progress reports to the API cell
+
+
+@dataclass(frozen=True)
 class CellConfig:
     """Typed settings of one cell, as read from its YAML file."""
 
@@ -320,6 +344,7 @@ class CellConfig:
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0
     scheduler_refresh_interval: float = 5.0
+    prestage: PrestageSettings = field(default_factory=PrestageSettings)
     libvirt_uri: str = "test:///auto"
     virt_type: str = "kvm"
     # Each guest's NIC: none, user (QEMU user-mode NAT), network:NAME or bridge:NAME.
@@ -327,6 +352,11 @@ class CellConfig:
     heartbeat_interval: float = 10.0
     service_down_time: float = 60.0
     compute_workers: int = 16
+    # Where the agents of a process serve their cached images to other hosts (pre-staging);
+    # port 0 picks a free one. peer_address: the name other hosts reach it by (None: the listen
+    # address, or this machine's name when listening on every address).
+    peer_listen: str = "0.0.0.0:0"
+    peer_address: str | None = None
     simulated_host: SimulatedHost = field(default_factory=SimulatedHost)
     capacity_interval: float = 10.0
     sync_interval: float = 60.0
@@ -467,12 +497,15 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         ram_allocation_ratio=sched.get("ram_allocation_ratio", 1.0),
         disk_allocation_ratio=sched.get("disk_allocation_ratio", 1.0),
         scheduler_refresh_interval=sched.get("refresh_interval", 5.0),
+        prestage=PrestageSettings(**sched.get("prestage", {})),
         libvirt_uri=compute.get("libvirt_uri", "test:///auto"),
         virt_type=compute.get("virt_type", "kvm"),
         guest_network=compute.get("guest_network", "user"),
         heartbeat_interval=compute.get("heartbeat_interval", 10.0),
         service_down_time=compute.get("service_down_time", 60.0),
         compute_workers=compute.get("workers", 16),
+        peer_listen=compute.get("peer_listen", "0.0.0.0:0"),
+        peer_address=compute.get("peer_address"),
         simulated_host=SimulatedHost(**compute.get("simulated_host", {})),
         capacity_interval=cells_section.get("capacity_interval", 10.0),
         sync_interval=cells_section.get("sync_interval", 60.0),

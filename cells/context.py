@@ -27,6 +27,8 @@ class RequestContext:
     domain_id: str | None = None
     cell_path: str | None = None
     audit_ids: list[str] = field(default_factory=list)
+    # The cell whose identity service issued the caller's token (None: not from a token).
+    issuer: str | None = None
 
     @property
     def is_admin(self) -> bool:

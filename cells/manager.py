@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any
 
-from cells import cell_ops, index, rpc, tree
+from cells import cell_ops, index, prestages, rpc, tree
 from cells.capacity import capacity_model, compute_report, store_report
 from cells.config import CellConfig
 from cells.context import RequestContext
@@ -23,12 +23,13 @@ from cells.rpcapi import TOPIC, envelope
 
 LOG = logging.getLogger(__name__)
 
-# Cells actions -> (agent method, extra arguments taken from the action's kwargs).
-_AGENT_METHODS = {
-    "stop": ("stop_instance", ()),
-    "start": ("start_instance", ()),
-    "reboot": ("reboot_instance", ("hard",)),
-    "delete": ("terminate_instance", ()),
+# Cells actions -> (agent method, extra arguments taken from the action's kwargs, its RPC version).
+_AGENT_METHODS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "stop": ("stop_instance", (), "1.0"),
+    "start": ("start_instance", (), "1.0"),
+    "reboot": ("reboot_instance", ("hard",), "1.0"),
+    "delete": ("terminate_instance", (), "1.0"),
+    "snapshot": ("snapshot_instance", ("image_id", "disk_format"), "1.1"),
 }
 
 
@@ -117,9 +118,9 @@ class CellsManager:
                             "unknown" if row.host is None else "down")
                 update = from_row(row, self.conf.path) | {"sync": True, "refused": action}
         else:
-            method, extra = _AGENT_METHODS[action]
-            args = {"uuid": uuid} | {k: kwargs.get(k, False) for k in extra}
-            self._cast_local(ctxt, "compute", row.host, "1.0", method, args)
+            method, extra, version = _AGENT_METHODS[action]
+            args = {"uuid": uuid} | {k: kwargs[k] for k in extra if k in kwargs}
+            self._cast_local(ctxt, "compute", row.host, version, method, args)
             return
         if update:
             self._send_up([update])
@@ -130,6 +131,13 @@ class CellsManager:
         updates = [from_row(rows[u], self.conf.path) | {"sync": True} if u in rows
                    else {"uuid": u, "missing": True, "cell_path": self.conf.path} for u in uuids]
         self._send_up(updates)
+
+    def prestage_progress(self, ctxt: RequestContext, progress: dict[str, Any]) -> None:
+        """API cell: record how far a compute cell's pre-staging run got (applied if newer)."""
+        if not self.conf.is_root:
+            LOG.error("prestage_progress reached cell %s, not the API cell: dropped", self.conf.path)
+            return
+        prestages.apply_progress(self.db, progress)
 
     # --- periodic tasks --------------------------------------------------------
 
@@ -158,8 +166,9 @@ class CellsManager:
             self._send_up(updates)
 
     def heal_index(self) -> None:
-        """API cell: expire lost schedules and ask cells to resend long-stuck instances."""
+        """API cell: expire lost schedules and silent pre-staging runs; ask cells to resend stuck ones."""
         index.expire_unscheduled(self.db, self.conf.transition_timeout)
+        prestages.expire_stale(self.db, self.conf.transition_timeout)
         stale = index.stale_by_cell(self.db, self.conf.transition_timeout / 4, self.conf.sync_batch)
         for cell_path, uuids in stale.items():
             self.route(RequestContext.admin(self.conf.path),

@@ -24,6 +24,10 @@ from cells.context import RequestContext  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
+# What an RPC call may raise: no answer in time, or the server's method failed.
+MessagingTimeout = messaging.MessagingTimeout
+RemoteError = messaging.RemoteError
+
 # oslo.messaging logs every connection retry at ERROR with the URL; keep the noise at WARNING.
 logging.getLogger("oslo_messaging._drivers.impl_rabbit").setLevel(logging.WARNING)
 

@@ -6,6 +6,10 @@ primitives and plain dicts travel.
 
 API versions:
   1.0 - route, updates_up, capacity_up, broadcast_down, instance_action
+
+Methods reached only through ``route`` envelopes (dispatched by name in the
+target cell, so they need no new wire version): instance_action,
+resend_instances, prestage_progress.
 """
 
 from __future__ import annotations
@@ -59,9 +63,19 @@ class CellsAPI:
 
     def instance_action(self, ctxt: RequestContext, cell_path: str, uuid: str, action: str,
                         **kwargs: Any) -> None:
-        """Route an action (stop, start, reboot, delete) to the cell owning the instance.
+        """Route an action (stop, start, reboot, delete, snapshot) to the cell owning the instance.
 
         That cell's cells daemon reads the instance's host and casts to its agent.
+        ``kwargs``: ``hard`` for reboot; ``image_id`` and ``disk_format`` for snapshot.
         """
         self.route(ctxt, cell_path, TOPIC, "instance_action",
                    {"uuid": uuid, "action": action, "kwargs": kwargs})
+
+    def prestage_progress(self, ctxt: RequestContext, root_path: str, progress: dict[str, Any]) -> None:
+        """Route a pre-staging run's progress to the API cell at ``root_path``.
+
+        ``progress`` is ``{id, cell_path, version, status, hosts_total, hosts_done,
+        hosts_failed, hosts_cached, from_endpoint, from_peers, depth, failures, error,
+        started_at, finished_at}``; the API cell keeps it only if ``version`` is newer.
+        """
+        self.route(ctxt, root_path, TOPIC, "prestage_progress", {"progress": progress})

@@ -27,8 +27,11 @@ POWERING_ON = "powering-on"
 REBOOTING = "rebooting"
 REBOOTING_HARD = "rebooting_hard"
 DELETING = "deleting"
+# A snapshot (Nova's names): the disk is captured, then its image uploaded.
+IMAGE_SNAPSHOT = "image_snapshot"
+IMAGE_UPLOADING = "image_uploading"
 TASK_STATES = (None, SCHEDULING, SPAWNING, POWERING_OFF, POWERING_ON, REBOOTING, REBOOTING_HARD,
-               DELETING)
+               DELETING, IMAGE_SNAPSHOT, IMAGE_UPLOADING)
 
 # power_state as libvirt reports it, in Nova's numbering.
 NOSTATE, RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED = 0, 1, 3, 4, 6, 7
@@ -48,7 +51,12 @@ ACTIONS: dict[str, tuple[frozenset[str], frozenset[str | None], str]] = {
                     frozenset({None, REBOOTING, REBOOTING_HARD}), REBOOTING_HARD),
     "delete": (frozenset({BUILDING, ACTIVE, STOPPED, ERROR}),
                frozenset(TASK_STATES) - {DELETING}, DELETING),
+    # Nova also snapshots paused and suspended guests; those vm_states do not exist here.
+    "snapshot": (frozenset({ACTIVE, STOPPED}), frozenset({None}), IMAGE_SNAPSHOT),
 }
+
+# Names of actions in refusals, as the Compute API calls them (Nova's wording).
+_ACTION_NAMES = {"reboot_hard": "reboot", "snapshot": "createImage"}
 
 _ANY_TASK = "*"
 
@@ -75,7 +83,14 @@ EVENTS: dict[tuple[str, str | None, str], State] = {
     (ACTIVE, DELETING, "failed"): State(ERROR, None),
     (STOPPED, DELETING, "failed"): State(ERROR, None),
     (ERROR, DELETING, "failed"): State(ERROR, None),
+    (ACTIVE, IMAGE_SNAPSHOT, "uploading"): State(ACTIVE, IMAGE_UPLOADING),
+    (STOPPED, IMAGE_SNAPSHOT, "uploading"): State(STOPPED, IMAGE_UPLOADING),
+    (ACTIVE, IMAGE_UPLOADING, "snapshotted"): State(ACTIVE, None),
+    (STOPPED, IMAGE_UPLOADING, "snapshotted"): State(STOPPED, None),
 }
+
+# Events that move a task on to its next step rather than ending it.
+STEP_EVENTS = frozenset({"scheduled", "uploading"})
 
 # Transitional task states have a deadline after which they resolve to this event.
 TIMEOUT_EVENT: dict[str | None, str] = {
@@ -86,6 +101,8 @@ TIMEOUT_EVENT: dict[str | None, str] = {
     REBOOTING: "failed",
     REBOOTING_HARD: "failed",
     DELETING: "failed",
+    IMAGE_SNAPSHOT: "failed",
+    IMAGE_UPLOADING: "failed",
 }
 
 
@@ -95,7 +112,7 @@ def begin_action(state: State, action: str) -> State:
     if state.vm_state not in vm_states or state.task_state not in task_states:
         doing = f" while {state.task_state}" if state.task_state else ""
         raise InvalidState(
-            f"Cannot '{action.replace('_hard', '')}' instance while it is in vm_state "
+            f"Cannot '{_ACTION_NAMES.get(action, action)}' instance while it is in vm_state "
             f"{state.vm_state}{doing}"
         )
     return State(state.vm_state, new_task)

@@ -3,7 +3,7 @@
 ``Client.from_cloud("mycloud")`` reads the cloud's settings (``cloudctl.clouds``),
 logs in on first use (``cloudctl.session``) and offers a manager per
 resource: ``client.servers``, ``client.flavors``, ``client.images``,
-``client.hypervisors``, ``client.cells``. Resources are the wire-format
+``client.hypervisors``, ``client.cells``, ``client.prestages``. Resources are the wire-format
 dicts the APIs return. Every HTTP failure raises ``CloudApiError`` carrying
 the status and the API's own message. The names of the settings and session
 modules are offered here too, so callers need one import.
@@ -32,16 +32,19 @@ from cloudctl.clouds import (
 from cloudctl.session import USER_AGENT, CloudApiError, NotFound, Session, error_message, raise_for_status
 
 __all__ = [
-    "FINAL_STATUSES", "USER_AGENT", "UUID_RE", "AmbiguousName", "Cells", "Client", "CloudApiError",
-    "CloudConfig", "CloudConfigError", "CloudError", "Flavors", "Hypervisors", "Images", "NotFound",
-    "Progress", "Resource", "Servers", "Session", "WaitTimeout", "cloud_from_dict", "cloud_from_env",
-    "config_search_path", "error_message", "load_cloud", "raise_for_status",
+    "FINAL_STATUSES", "PRESTAGE_FINAL", "USER_AGENT", "UUID_RE", "AmbiguousName", "Cells", "Client",
+    "CloudApiError", "CloudConfig", "CloudConfigError", "CloudError", "Flavors", "Hypervisors", "Images",
+    "NotFound", "PrestageProgress", "Prestages", "Progress", "Resource", "Servers", "Session",
+    "WaitTimeout", "cloud_from_dict", "cloud_from_env", "config_search_path", "error_message",
+    "load_cloud", "raise_for_status",
 ]
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 FINAL_STATUSES = frozenset({"ACTIVE", "SHUTOFF", "ERROR"})
 Resource = dict[str, Any]
 Progress = Callable[[str, float], None]
+PrestageProgress = Callable[[Resource, float], None]
+PRESTAGE_FINAL = frozenset({"done", "error"})
 
 
 class AmbiguousName(CloudError):
@@ -153,6 +156,24 @@ class Servers(_Manager):
 
     def reboot(self, server_id: str, hard: bool = False) -> None:
         self._action(server_id, {"reboot": {"type": "HARD" if hard else "SOFT"}})
+
+    def create_image(self, server_id: str, name: str, metadata: Mapping[str, str] | None = None) -> str:
+        """Snapshot the server into a new image; returns the image's id (poll with images.wait_for)."""
+        action: Resource = {"name": name}
+        if metadata:
+            action["metadata"] = dict(metadata)
+        response = self.session.request("compute", "POST", f"/servers/{server_id}/action",
+                                        json={"createImage": action})
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("image_id"):
+            return str(body["image_id"])  # microversion 2.45 and later
+        location = response.headers.get("Location", "")
+        if not location:
+            raise CloudError("The createImage answer names no image.")
+        return location.rstrip("/").rsplit("/", 1)[-1]
 
     def wait_for(self, server_id: str, statuses: Collection[str], timeout: float = 600.0,
                  interval: float = 0.5, progress: Progress | None = None) -> Resource | None:
@@ -278,6 +299,29 @@ class Images(_Manager):
     def delete(self, image_id: str) -> None:
         self.session.request("image", "DELETE", f"/images/{image_id}")
 
+    def wait_for(self, image_id: str, timeout: float = 600.0, interval: float = 0.5,
+                 progress: Progress | None = None) -> Resource:
+        """Poll until the image is active or killed; return it.
+
+        ``progress(status, elapsed)`` is called on each status change. Raises
+        WaitTimeout, or NotFound if the image is deleted meanwhile (a snapshot
+        that failed deletes its image).
+        """
+        started, last, delay = time.monotonic(), None, interval
+        while True:
+            elapsed = time.monotonic() - started
+            image = self.get(image_id)
+            status = str(image.get("status", "unknown"))
+            if status != last and progress:
+                progress(status, elapsed)
+            last = status
+            if status in ("active", "killed"):
+                return image
+            if elapsed >= timeout:
+                raise WaitTimeout(f"image {image_id} still {status} after {timeout:.0f} s", status)
+            time.sleep(min(delay, max(0.0, timeout - elapsed)))
+            delay = min(delay * 1.5, 5.0)
+
 
 class Hypervisors(_Manager):
     """Compute v2.1 os-hypervisors (admin); each carries ``cell_path``, our extension."""
@@ -305,6 +349,55 @@ class Cells(_Manager):
         return cells
 
 
+class Prestages(_Manager):
+    """os-image-prestages (admin; our extension): push an image to every host of a compute cell."""
+
+    def create(self, image_id: str, cell: str, endpoint_copies: int | None = None,
+               peer_copies: int | None = None) -> Resource:
+        """Start a run of ``image_id`` to the hosts of ``cell`` (a path); returns it (queued).
+
+        ``endpoint_copies`` and ``peer_copies`` (0: no tree), when given, override the
+        cell's configuration for this run.
+        """
+        spec: dict[str, Any] = {"image_id": image_id, "cell": cell}
+        for key, value in (("endpoint_copies", endpoint_copies), ("peer_copies", peer_copies)):
+            if value is not None:
+                spec[key] = value
+        body = {"prestage": spec}
+        return self.session.request("compute", "POST", "/os-image-prestages", json=body).json()["prestage"]
+
+    def get(self, prestage_id: str) -> Resource:
+        """Return one run; raises NotFound."""
+        return self._get(f"/os-image-prestages/{prestage_id}")["prestage"]
+
+    def list(self, limit: int | None = None) -> list[Resource]:
+        """Return runs, newest first, at most ``limit``."""
+        return list(self._paginate("/os-image-prestages", "prestages", {}, limit, None))
+
+    def wait_for(self, prestage_id: str, timeout: float = 3600.0, interval: float = 1.0,
+                 progress: PrestageProgress | None = None) -> Resource:
+        """Poll until the run is done or in error; returns it.
+
+        ``progress(run, elapsed)`` is called whenever its status or counts change.
+        Raises WaitTimeout.
+        """
+        started, last, delay = time.monotonic(), None, min(interval, 0.5)
+        while True:
+            elapsed = time.monotonic() - started
+            run = self.get(prestage_id)
+            seen = tuple(run.get(k) for k in ("status", "hosts_total", "hosts_done", "hosts_failed"))
+            if seen != last and progress:
+                progress(run, elapsed)
+            last = seen
+            if run.get("status") in PRESTAGE_FINAL:
+                return run
+            if elapsed >= timeout:
+                raise WaitTimeout(f"pre-staging {prestage_id} still {run.get('status')} after "
+                                  f"{timeout:.0f} s", str(run.get("status")))
+            time.sleep(min(delay, max(0.0, timeout - elapsed)))
+            delay = min(delay * 1.5, interval)
+
+
 class Client:
     """Entry point: one logged-in session and a manager per resource."""
 
@@ -315,6 +408,7 @@ class Client:
         self.images = Images(self.session)
         self.hypervisors = Hypervisors(self.session)
         self.cells = Cells(self.session)
+        self.prestages = Prestages(self.session)
 
     @classmethod
     def from_cloud(cls, name: str | None = None, config_file: str | None = None,

@@ -159,6 +159,8 @@ class Topology:
                                 "refresh_interval": 5}
             doc["compute"] = {"libvirt_uri": self.libvirt_uri, "virt_type": self.virt_type,
                               "heartbeat_interval": 10, "service_down_time": 60,
+                              # Several agent processes per machine: each serves peers on a free port.
+                              "peer_listen": "127.0.0.1:0", "peer_address": "127.0.0.1",
                               "simulated_host": dict(self.simulated_host)}
         return doc
 

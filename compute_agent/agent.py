@@ -2,9 +2,10 @@
 
 A HostAgent owns its host's identity, libvirt connection, rows and RPC
 server. The group shares what one process needs only once (work queue,
-update sender, image client) and runs the periodic work for all its hosts
-with one statement each: heartbeat, resync, usage heal and deadlines. With
-``--simulate N`` one process serves N simulated hosts this way.
+update sender, image client, the server of cached images to peers) and runs
+the periodic work for all its hosts with one statement each: heartbeat,
+resync, usage heal and deadlines. With ``--simulate N`` one process serves N
+simulated hosts this way.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from compute_agent.env import HostEnv
 from compute_agent.images import ImageCache, ImageClient, TokenSource
 from compute_agent.manager import ComputeManager
 from compute_agent.paths import HostPaths
+from compute_agent.peer_images import PeerImageServer
 from compute_agent.rpcapi import TOPIC
 from compute_agent.sync import sync
 from compute_agent.updates import UpdatesClient, UpdateSender
@@ -48,7 +50,7 @@ class HostAgent:
     """One hypervisor host: registration, its guests' work, its RPC server."""
 
     def __init__(self, conf: CellConfig, db: Database, name: str, images: ImageClient,
-                 sender: UpdateSender, queue: WorkQueue) -> None:
+                 sender: UpdateSender, queue: WorkQueue, peers: PeerImageServer | None = None) -> None:
         self.conf = conf
         self.db = db
         self.host = name
@@ -56,6 +58,7 @@ class HostAgent:
         self._images = images
         self._sender = sender
         self._queue = queue
+        self._peers = peers
         self._lock = host.HostLock(self.paths, name)
         self.identity = ""
         self.env: HostEnv | None = None
@@ -92,17 +95,22 @@ class HostAgent:
                            self.conf.ram_allocation_ratio, self.conf.disk_allocation_ratio)
         self.env = HostEnv(conf=self.conf, db=self.db, host=self.host, paths=self.paths,
                            driver=self._driver, images=ImageCache(self.paths.images, self._images),
-                           capacity=Capacity(limits), sender=self._sender, queue=self._queue)
+                           capacity=Capacity(limits), sender=self._sender, queue=self._queue,
+                           peer_url=self._peers.url_of(self.host) if self._peers else None)
         # Start-up clean-up: only this host's rows, with tasks an earlier run left resumed.
         rows = self.db.transaction(lambda session: instances.host_rows(session, [self.host]))
         self.resync(rows, startup=True)
         self._driver.set_lifecycle_handler(self._on_lifecycle)
         self._server = rpc.get_server(self.conf.broker_url, TOPIC, self.host, [ComputeManager(self.env)])
         self._server.start()
+        if self._peers is not None:
+            self._peers.app.add(self.host, self.paths.images)
         LOG.info("host %s registered (identity %s, %d vCPU, %d MiB, %d GiB)", self.host, self.identity,
                  facts.vcpus, facts.memory_mb, local_gb)
 
     def _stop_server(self) -> None:
+        if self._peers is not None:
+            self._peers.app.remove(self.host)
         if self._server is not None:
             self._server.stop()
             self._server.wait()
@@ -156,7 +164,8 @@ class AgentGroup:
     name = "cloud-compute"
 
     def __init__(self, conf: CellConfig, db: Database, hosts: Sequence[str], tokens: TokenSource,
-                 updates: UpdatesClient | None = None, resync_interval: float = RESYNC_INTERVAL) -> None:
+                 updates: UpdatesClient | None = None, resync_interval: float = RESYNC_INTERVAL,
+                 peers: PeerImageServer | None = None) -> None:
         if conf.images is None:
             raise ConfigError(f"{conf.source}: key 'images.public_url': expected the cell's image "
                               "endpoint (cloud-compute fetches images from it)")
@@ -165,7 +174,10 @@ class AgentGroup:
         self.queue = WorkQueue("compute-work", conf.compute_workers)
         self.sender = UpdateSender(updates or CellsAPI(conf.broker_url), conf.path)
         self.images = ImageClient(conf.images.public_url, tokens)
-        self.agents = {name: HostAgent(conf, db, name, self.images, self.sender, self.queue)
+        # Serves the hosts' cached images to other hosts (pre-staging); None: they only fetch.
+        self.peers = peers
+        self._peers_started = False
+        self.agents = {name: HostAgent(conf, db, name, self.images, self.sender, self.queue, peers)
                        for name in hosts}
         self._tasks = [
             PeriodicTask("compute-heartbeat", conf.heartbeat_interval, self.heartbeat),
@@ -177,6 +189,9 @@ class AgentGroup:
     def start(self) -> None:
         self.sender.start()
         try:
+            if self.peers is not None:
+                self.peers.start()  # first: each agent announces its URL from the bound port
+                self._peers_started = True
             for agent in self.agents.values():
                 agent.start()
                 self._started.append(agent)
@@ -192,6 +207,9 @@ class AgentGroup:
         for agent in reversed(self._started):
             agent.stop()
         self._started.clear()
+        if self.peers is not None and self._peers_started:
+            self.peers.stop()
+            self._peers_started = False
         self.queue.stop()
         self.sender.stop()
         self.images.close()

@@ -34,11 +34,14 @@ def build(conf: CellConfig, args: argparse.Namespace) -> list[Component]:
         raise ConfigError(f"--simulate needs compute.libvirt_uri: {SIMULATED_URI} "
                           f"(configured: {conf.libvirt_uri})")
     hosts = host_names(getattr(args, "host", None) or socket.gethostname(), simulate)
+    from compute_agent.peer_images import PeerImageServer
     from identity.service_token import ServiceToken
 
     db = DATABASES.get(conf.database_url, pool_size=conf.db_pool_size,
                        max_overflow=conf.db_max_overflow, deadlock_retries=conf.deadlock_retries)
-    return [AgentGroup(conf, db, hosts, ServiceToken(conf))]
+    # Each host may serve one or two peers at once during a pre-staging run.
+    peers = PeerImageServer(conf, threads=min(64, 4 + 2 * len(hosts)))
+    return [AgentGroup(conf, db, hosts, ServiceToken(conf), peers=peers)]
 
 
 def parser() -> argparse.ArgumentParser:

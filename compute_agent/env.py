@@ -34,6 +34,8 @@ class HostEnv:
     capacity: Capacity
     sender: UpdateSender
     queue: WorkQueue
+    # Where this host serves its cached images to other hosts (None: it does not).
+    peer_url: str | None = None
     shutdown_timeout: float = 30.0
     _expected: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

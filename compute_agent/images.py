@@ -4,7 +4,8 @@
 keeps one verified file per image under the host's state directory. A
 download runs under a per-image lock, so concurrent builds of one image wait
 for a single fetch; the file appears (atomically renamed) only once its
-checksum matched.
+checksum matched. Pre-staging may fetch from a peer host instead
+(``obtain`` with another source); the same checks apply.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import requests
@@ -24,6 +25,9 @@ from compute_agent.paths import check_name
 LOG = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+
+# Where an image's data comes from: image id -> its bytes in chunks (the cell's endpoint, or a peer).
+DataSource = Callable[[str], Iterator[bytes]]
 
 
 class TokenSource(Protocol):
@@ -134,13 +138,22 @@ class ImageCache:
         Raises ImageInvalid (missing, no checksum, checksum mismatch) or
         ImageUnavailable (endpoint unreachable: worth a retry).
         """
+        return self.obtain(image)[0]
+
+    def obtain(self, image: Mapping[str, Any], source: DataSource | None = None) -> tuple[str, int]:
+        """Return (local path, bytes downloaded) of ``image``; 0 bytes if it was cached already.
+
+        The data comes from ``source`` (default: the cell's image endpoint) and is
+        verified against the image's checksum and size whatever its source.
+        Raises as ``fetch``.
+        """
         image_id = str(image["id"])
         path = self.path(image_id)
         if os.path.exists(path):
-            return path
+            return path, 0
         with self._lock(image_id):
             if os.path.exists(path):
-                return path
+                return path, 0
             known: Mapping[str, Any] = image
             if not image.get("os_hash_value"):
                 # Prefer the image's sha512 to a bare md5: one metadata GET per host and image.
@@ -148,10 +161,11 @@ class ImageCache:
             expected, size = _expected(known), known.get("size")
             if expected is None:
                 raise ImageInvalid(f"image {image_id} has no checksum to verify its data against")
-            self._download(image_id, path, expected, size)
-            return path
+            written = self._download(image_id, path, expected, size, source or self.client.data)
+            return path, written
 
-    def _download(self, image_id: str, path: str, expected: tuple[str, str], size: Any) -> None:
+    def _download(self, image_id: str, path: str, expected: tuple[str, str], size: Any,
+                  source: DataSource) -> int:
         algo, value = expected
         digest = hashlib.new(algo)
         os.makedirs(self.directory, mode=0o755, exist_ok=True)
@@ -159,10 +173,13 @@ class ImageCache:
         written = 0
         try:
             with open(part, "wb") as f:
-                for chunk in self.client.data(image_id):
+                for chunk in source(image_id):
+                    written += len(chunk)
+                    if isinstance(size, int) and written > size:
+                        # A source sending more than the image holds is wrong: stop before the disk fills.
+                        raise ImageInvalid(f"image {image_id}: more than the expected {size} bytes")
                     digest.update(chunk)
                     f.write(chunk)
-                    written += len(chunk)
             if digest.hexdigest() != value.lower():
                 raise ImageInvalid(f"image {image_id}: {algo} of the data does not match the image's")
             if isinstance(size, int) and size != written:
@@ -173,3 +190,4 @@ class ImageCache:
             if os.path.exists(part):
                 os.unlink(part)
         LOG.info("cached image %s (%d bytes)", image_id, written)
+        return written

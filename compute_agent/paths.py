@@ -1,8 +1,8 @@
 """Where one host's files live under the cell's state_dir.
 
 ``<state_dir>/hosts/<host>/`` holds the agent's identity and lock, the
-simulated node document, the image cache, the disk pool and one directory
-per instance (console log, guest spec).
+simulated node document, the image cache, the disk pool, snapshots being
+uploaded and one directory per instance (console log, guest spec).
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ class HostPaths:
     def instances(self) -> str:
         return os.path.join(self.root, "instances")
 
+    @property
+    def snapshots(self) -> str:
+        return os.path.join(self.root, "snapshots")
+
     def instance_dir(self, uuid: str) -> str:
         return os.path.join(self.instances, check_name("instance uuid", uuid))
 
@@ -67,5 +71,5 @@ class HostPaths:
 
     def make(self) -> None:
         """Create the host's directories, traversable by the hypervisor's user."""
-        for path in (self.root, self.images, self.disks, self.instances):
+        for path in (self.root, self.images, self.disks, self.instances, self.snapshots):
             os.makedirs(path, mode=0o755, exist_ok=True)

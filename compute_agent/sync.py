@@ -2,8 +2,8 @@
 
 RPC actions set a task state and call it; the periodic resync, start-up and
 lifecycle events call it with just a uuid. It re-reads the row, then:
-carries out a pending task (stop, start, reboot, delete) and records the
-final state by compare-and-swap; or, when idle, converges the guest to the
+carries out a pending task (stop, start, reboot, delete, snapshot) and
+records the final state by compare-and-swap; or, when idle, converges the guest to the
 row (recreate a lost domain, power off a guest that should be stopped,
 record a guest that stopped on its own); or removes every local trace of an
 instance that is no longer this host's.
@@ -17,9 +17,10 @@ from typing import Any
 
 from cells import states
 from cells.db.types import utcnow
-from compute_agent import guests, instances, reconcile
+from compute_agent import guests, instances, reconcile, snapshot_data
 from compute_agent.env import HostEnv
 from compute_agent.errors import TransientError, is_transient
+from compute_agent.image_upload import ImageGone
 from compute_agent.virt.driver import HypervisorError, InstanceNotFound
 
 LOG = logging.getLogger(__name__)
@@ -101,12 +102,43 @@ def _delete(env: HostEnv, row: dict[str, Any]) -> None:
     env.send(new)
 
 
+def _snapshot(env: HostEnv, row: dict[str, Any]) -> None:
+    """Capture the disk, upload it (task image_uploading), end idle; a failure deletes the image."""
+    uuid = row["uuid"]
+    job = snapshot_data.load(env, uuid)
+    if job is None:
+        raise HypervisorError("the snapshot was interrupted and cannot be resumed: this host kept no "
+                              "record of its image")
+    try:
+        with snapshot_data.flat_image(env, uuid, job) as image:
+            if row["task_state"] == states.IMAGE_SNAPSHOT:
+                # A large upload gets a deadline of its own.
+                uploading = states.apply_event(_state(row), "uploading")
+                row = _write(env, row, {"task_state": uploading.task_state, "task_deadline": env.deadline()})
+            snapshot_data.upload(env, job, image)
+    except ImageGone as exc:
+        LOG.warning("instance %s: %s", uuid, exc.message)  # as Nova: no fault, the owner did it
+        snapshot_data.forget(env, uuid)
+        finish(env, row, "failed", power_state=_power(env, uuid))
+        return
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        snapshot_data.discard(env, uuid, job)
+        fail_task(env, row, exc)
+        return
+    snapshot_data.forget(env, uuid)
+    finish(env, row, "snapshotted", power_state=_power(env, uuid))
+
+
 TASKS: dict[str | None, Callable[[HostEnv, dict[str, Any]], None]] = {
     states.POWERING_OFF: _stop,
     states.POWERING_ON: _start,
     states.REBOOTING: _reboot,
     states.REBOOTING_HARD: _reboot,
     states.DELETING: _delete,
+    states.IMAGE_SNAPSHOT: _snapshot,
+    states.IMAGE_UPLOADING: _snapshot,
 }
 
 

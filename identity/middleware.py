@@ -60,6 +60,7 @@ class _Verified:
     roles: tuple[str, ...]
     audit_ids: tuple[str, ...]
     expires: float
+    issuer: str | None = None
     # Its revocation status (mutable, re-checked when the issuer's events change); None: no feed.
     check: RevocationCheck | None = field(default=None, compare=False)
     # The key that signed it, and where that key is published: once retired, the token is refused.
@@ -70,7 +71,8 @@ class _Verified:
         return RequestContext(user_id=self.user_id, user_name=self.user_name,
                               project_id=self.project_id, project_name=self.project_name,
                               domain_id=self.domain_id, roles=list(self.roles),
-                              audit_ids=list(self.audit_ids), cell_path=cell_path)
+                              audit_ids=list(self.audit_ids), cell_path=cell_path,
+                              issuer=self.issuer)
 
 
 class _LruCache:
@@ -219,7 +221,7 @@ class TokenVerifier:
                          project_name=_optional_str(claims, "project_name"),
                          domain_id=_optional_str(claims, "domain_id"), roles=roles,
                          audit_ids=_strings(claims.get("audit_ids"), "audit_ids"),
-                         expires=float(claims["exp"]))
+                         expires=float(claims["exp"]), issuer=issuer)
 
     def _checked(self, issuer: str, claims: dict[str, Any], entry: _Verified) -> _Verified:
         """Return ``entry`` with its revocation check; raises Unauthorized if the token is revoked."""

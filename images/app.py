@@ -13,7 +13,7 @@ from cells.db.engine import DATABASES, Database
 from cells.exception import ConfigError, Forbidden
 from identity.middleware import AuthMiddleware, TokenVerifier
 from identity.service_token import ServiceToken
-from images import errors, policy, runtime
+from images import errors, policy, relay, runtime
 from images.cache import ImageCache
 from images.handlers import cache as cache_handlers
 from images.handlers import image_data, images, members, quotas, schemas, tags, versions
@@ -77,14 +77,17 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
 
 
 class _ReadOnly:
-    """A cell's cache refuses writes whoever asks, before tokens and policy: they belong to the master."""
+    """A cell's cache refuses writes whoever asks, before tokens and policy: they belong to the master.
+
+    The exception is the snapshot writes of the cell's agents, relayed to the master (images/relay.py).
+    """
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = (environ.get("REQUEST_METHOD") or "GET").upper()
-        if method in _READS:
+        if method in _READS or relay.is_relayed(method, environ.get("PATH_INFO") or "/"):
             return self.app(environ, start_response)
         body = json.dumps(errors.error_body(405, (
             "This image service is a read-only cache of the master image service; "

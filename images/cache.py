@@ -11,7 +11,6 @@ fetched again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -22,11 +21,12 @@ from typing import Any
 from cells.db.image_models import Image
 from cells.db.types import utcnow
 from cells.exception import CloudError, NotFound, ServiceUnavailable
+from images.integrity import CorruptData
 from images.master import MasterClient
 from images.registry import Registry, is_uuid, normalize_id, parse_time
 from images.singleflight import SingleFlight
 from images.store.base import ImageData, Store
-from images.streams import Digests, checked
+from images.streams import Digests, checked, verified
 
 LOG = logging.getLogger(__name__)
 
@@ -35,10 +35,6 @@ _COPIED = ("name", "status", "disk_format", "container_format", "size", "virtual
            "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "visibility", "protected", "owner")
 _NOT_PROPERTIES = frozenset({*_COPIED, "id", "tags", "created_at", "updated_at", "self", "file",
                              "schema", "os_hidden", "locations", "direct_url", "stores"})
-
-
-class CorruptData(ServiceUnavailable):
-    """Data that does not match the SHA-512 the master published for it."""
 
 
 @dataclass
@@ -100,6 +96,10 @@ class ImageCache:
             raise ServiceUnavailable("The master image service sent an unreadable image.") from exc
         return self.registry.save_copy(values)
 
+    def refresh(self, image_id: str) -> Image:
+        """Copy the image's metadata from the master again, after a write this cell relayed."""
+        return self._fetch_metadata(normalize_id(image_id), recheck=False)
+
     # --- data --------------------------------------------------------------
 
     def open(self, image_id: str) -> tuple[Image, ImageData | None]:
@@ -160,7 +160,7 @@ class ImageCache:
         return _ServedData(self, img.id, entry, img.os_hash_value or "", data)
 
     def _verify(self, img: Image, entry: _Entry, signature: tuple[int, ...]) -> bool:
-        digests = Digests()
+        digests = Digests(md5=False)
         with self.store.open(img.id) as data:
             for _chunk in digests.feed(data):
                 pass
@@ -209,7 +209,7 @@ class ImageCache:
                                   "SHA-512; it was not cached.")
 
         with self.master.data(img.id) as chunks:
-            return self.store.write(img.id, checked(chunks, Digests(), check))
+            return self.store.write(img.id, checked(chunks, Digests(md5=False), check))
 
     # --- bookkeeping -------------------------------------------------------
 
@@ -273,17 +273,16 @@ class _ServedData(ImageData):
         self.size = data.size
 
     def __iter__(self) -> Iterator[bytes]:
-        digest = hashlib.sha512()
-        for chunk in self._data:
-            digest.update(chunk)
+        for chunk in verified(self._data, self._expected, self._corrupt):
             self._cache._served(len(chunk))
             yield chunk
-        if digest.hexdigest() != self._expected:
-            # Too late for this client (its body is cut short, so it sees the
-            # error); the next request fetches good data again.
-            LOG.error("cached data of image %s changed under a reader; dropping it", self._image_id)
-            self._cache._drop_corrupt(self._image_id, self._entry)
-            raise CorruptData(f"Cached data of image {self._image_id} is corrupt.")
+
+    def _corrupt(self) -> CorruptData:
+        # Too late for this client (its body ends short of the last chunk, so
+        # it sees an error); the next request fetches good data again.
+        LOG.error("cached data of image %s changed under a reader; dropping it", self._image_id)
+        self._cache._drop_corrupt(self._image_id, self._entry)
+        return CorruptData(f"Cached data of image {self._image_id} is corrupt.")
 
     def close(self) -> None:
         if not self._closed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,6 +49,32 @@ class MasterClient:
         finally:
             response.close()
 
+    def write(self, method: str, path: str, body: Iterable[bytes] | None = None,
+              length: int | None = None, headers: Mapping[str, str] | None = None) -> requests.Response:
+        """Send a write the cell relays (a snapshot's data or removal); returns the master's answer.
+
+        ``body`` is streamed once (with ``length`` as its Content-Length, or
+        chunked), so a 401 is retried with a fresh token only without a body.
+        Raises ServiceUnavailable if the master cannot be reached.
+        """
+        data: _Body | bytes | None = None if body is None else b"" if length == 0 else _Body(body, length)
+        response = self._send_write(method, path, data, headers)
+        if response.status_code == 401 and self._invalidate is not None and body is None:
+            response.close()
+            self._invalidate()
+            response = self._send_write(method, path, None, headers)
+        return response
+
+    def _send_write(self, method: str, path: str, data: _Body | bytes | None,
+                    headers: Mapping[str, str] | None) -> requests.Response:
+        sent = {**(headers or {}), "X-Auth-Token": self._token(), "Accept": "application/json"}
+        try:
+            return self._session.request(method, self.base_url + path, data=data, headers=sent,
+                                         timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            LOG.warning("master image service unreachable at %s: %s", self.base_url, type(exc).__name__)
+            raise ServiceUnavailable("The master image service is unreachable.") from exc
+
     def _get(self, path: str, stream: bool) -> requests.Response:
         response = self._send(path, stream)
         if response.status_code == 401 and self._invalidate is not None:
@@ -75,6 +101,21 @@ class MasterClient:
         except requests.RequestException as exc:
             LOG.warning("master image service unreachable at %s: %s", self.base_url, type(exc).__name__)
             raise ServiceUnavailable("The master image service is unreachable.") from exc
+
+
+class _Body:
+    """A streamed request body; its length, when known, lets requests send a Content-Length."""
+
+    def __init__(self, chunks: Iterable[bytes], length: int | None) -> None:
+        self.chunks = chunks
+        self.length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def __len__(self) -> int:
+        # requests sends a body of unknown length (0 here) chunked.
+        return self.length or 0
 
 
 def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:

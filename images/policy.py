@@ -10,11 +10,16 @@ accounts (a compute cell's cache fetching on behalf of its hypervisors);
 only the owner or an admin may change an image or its member list, only the
 member itself may accept or reject, and only an admin may make an image
 public or give it to another project.
+
+Cell service accounts are trusted to read. Their one write is a compute
+agent's snapshot: data into, or removal of, a snapshot image the Compute API
+created for an instance of the token's own cell, before it has data
+(``cell_may_write``).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from cells.context import RequestContext
 from cells.exception import Forbidden
@@ -22,9 +27,20 @@ from cells.exception import Forbidden
 OPEN_VISIBILITIES = ("public", "community")
 
 
+# Properties the Compute API sets on a snapshot image (Nova's image_type, and our instance_cell).
+IMAGE_TYPE, SNAPSHOT, INSTANCE_CELL = "image_type", "snapshot", "instance_cell"
+# A snapshot image before its data is complete; "saving" is an upload under way (or one that died).
+_UNFILLED = ("queued", "saving")
+
+
 class Owned(Protocol):
     owner: str | None
     visibility: str
+
+
+class Stored(Owned, Protocol):
+    status: str
+    properties: dict[str, Any]
 
 
 def reads_all(ctx: RequestContext) -> bool:
@@ -64,6 +80,33 @@ def check_member_status(ctx: RequestContext, member_id: str) -> None:
 def check_modify(ctx: RequestContext, image: Owned, action: str = "modify") -> None:
     """Raise Forbidden unless the caller may change this (visible) image."""
     if ctx.is_admin or owns(ctx, image):
+        return
+    raise Forbidden(f"You are not permitted to {action} this image.")
+
+
+def cell_may_write(ctx: RequestContext, image: Stored) -> bool:
+    """True if a cell's service account may upload to or delete this image.
+
+    Only a snapshot (``image_type=snapshot``) of an instance of the cell that
+    issued the token (``instance_cell``, set by the Compute API) that has no
+    data yet: a cell can never touch a finished image, nor another cell's.
+    """
+    properties = image.properties or {}
+    return (ctx.is_service and ctx.issuer is not None and image.status in _UNFILLED
+            and properties.get(IMAGE_TYPE) == SNAPSHOT
+            and properties.get(INSTANCE_CELL) == ctx.issuer)
+
+
+def check_write_data(ctx: RequestContext, image: Stored, action: str) -> None:
+    """Raise Forbidden unless the caller may upload to or delete this (visible) image.
+
+    Admins and the owner may. A service account writes only as its cell's
+    agent, for its snapshots: the project its token names never makes it
+    an owner (the policy table lets the service role reach these routes).
+    """
+    if ctx.is_admin:
+        return
+    if cell_may_write(ctx, image) if ctx.is_service else owns(ctx, image):
         return
     raise Forbidden(f"You are not permitted to {action} this image.")
 

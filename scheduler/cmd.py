@@ -10,7 +10,7 @@ from cells import rpc
 from cells.config import CellConfig
 from cells.service import Component, PeriodicTask, RpcServer, run_daemon
 from scheduler import rpcapi
-from scheduler.manager import SchedulerManager, make_scheduler
+from scheduler.manager import SchedulerManager, make_prestager, make_scheduler
 
 DAEMON = "cloud-scheduler"
 
@@ -26,7 +26,7 @@ def build(conf: CellConfig, args: argparse.Namespace) -> list[Component]:
     Raises ConfigError in a site cell, where no scheduler runs.
     """
     scheduler = make_scheduler(conf)
-    endpoint = SchedulerManager(conf, scheduler)
+    endpoint = SchedulerManager(conf, scheduler, make_prestager(conf, scheduler))
     server = rpc.get_server(conf.broker_url, rpcapi.TOPIC, server_name(conf), [endpoint])
     return [
         # First refresh right away; a request arriving before it completes reads for itself.

@@ -30,6 +30,7 @@ _CELL_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "reboot": ("reboot", {"hard": False}),
     "reboot_hard": ("reboot", {"hard": True}),
     "delete": ("delete", {}),
+    "snapshot": ("snapshot", {}),  # with image_id and disk_format from the caller
 }
 
 
@@ -42,8 +43,8 @@ def load(services: Services, ctxt: RequestContext, uuid: str) -> RowMapping:
     return row
 
 
-def perform(services: Services, ctxt: RequestContext, uuid: str, action: str) -> None:
-    """Start ``action`` (a key of cells.states.ACTIONS) on the instance.
+def perform(services: Services, ctxt: RequestContext, uuid: str, action: str, **kwargs: Any) -> None:
+    """Start ``action`` (a key of cells.states.ACTIONS) on the instance; ``kwargs`` travel with it.
 
     Raises NotFound, InvalidState/Conflict (409) when the state forbids it or
     keeps changing under us, ServiceUnavailable if the cell cannot be told.
@@ -60,16 +61,17 @@ def perform(services: Services, ctxt: RequestContext, uuid: str, action: str) ->
                            "not placed in a cell yet.")
         if not server_store.set_task_state(services.db, row, target.task_state):
             continue
-        _route(services, ctxt, row, action, target.task_state)
+        _route(services, ctxt, row, action, target.task_state, kwargs)
         return
     raise Conflict(f"Instance {uuid} is being changed by another request; please retry.")
 
 
 def _route(services: Services, ctxt: RequestContext, row: RowMapping, action: str,
-           task_state: str | None) -> None:
+           task_state: str | None, extra: dict[str, Any]) -> None:
     cell_action, kwargs = _CELL_ACTIONS[action]
     try:
-        services.cells_api.instance_action(ctxt, row["cell_path"], row["uuid"], cell_action, **kwargs)
+        services.cells_api.instance_action(ctxt, row["cell_path"], row["uuid"], cell_action,
+                                           **kwargs, **extra)
     except Exception as exc:  # noqa: BLE001 - any transport failure: the cell will never hear of it
         LOG.error("cannot route %s of %s to %s (%s)", cell_action, row["uuid"], row["cell_path"],
                   type(exc).__name__)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.schemas.common import METADATA, NAME
+
 
 def _action(name: str, argument: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": [name], "additionalProperties": False,
@@ -17,4 +19,10 @@ REBOOT = _action("reboot", {
     "required": ["type"],
     "additionalProperties": False,
     "properties": {"type": {"enum": ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}},
+})
+CREATE_IMAGE = _action("createImage", {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {"name": NAME, "metadata": METADATA},
 })

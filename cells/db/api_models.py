@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from cells.db.types import NAME, UUID, ChildCapacityMixin, utcnow
+from cells.db.types import NAME, PRECISE_TIME, UUID, ChildCapacityMixin, utcnow
 
 
 class ApiBase(DeclarativeBase):
@@ -74,3 +74,44 @@ class InstanceIndex(ApiBase):
 
 class ChildCapacity(ChildCapacityMixin, ApiBase):
     __tablename__ = "child_capacity"
+
+
+class ImagePrestage(ApiBase):
+    """One push of an image to every host of a compute cell, and how far it got.
+
+    The API writes the row (``queued``); the cell's scheduler reports progress up as
+    versioned messages, applied only when newer, so reordered reports never move it back.
+    """
+
+    __tablename__ = "image_prestages"
+    __table_args__ = (
+        sa.Index("ix_image_prestages_created", "created_at", "id"),
+        sa.Index("ix_image_prestages_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    image_id: Mapped[str] = mapped_column(sa.String(64))
+    image_name: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    cell_path: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    hosts_total: Mapped[int] = mapped_column(sa.Integer, default=0)
+    hosts_done: Mapped[int] = mapped_column(sa.Integer, default=0)
+    hosts_failed: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # How the hosts done got the image: already held it, from the cell's endpoint, from a peer.
+    hosts_cached: Mapped[int] = mapped_column(sa.Integer, default=0)
+    from_endpoint: Mapped[int] = mapped_column(sa.Integer, default=0)
+    from_peers: Mapped[int] = mapped_column(sa.Integer, default=0)
+    depth: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # The run's settings: those the request asked for, else None until the cell reports its own.
+    endpoint_copies: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    peer_copies: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    failures: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    user_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+    # To the microsecond: a run of many hosts may take only seconds.
+    started_at: Mapped[dt.datetime | None] = mapped_column(PRECISE_TIME, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(PRECISE_TIME, nullable=True)

@@ -1,4 +1,4 @@
-"""`cloudctl image ...`: create (optionally with data), upload, list."""
+"""`cloudctl image ...`: create (optionally with data), upload, list, quotas, pre-staging."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from cloudctl.client import CloudError, Resource
+from cloudctl.commands import image_prestage
 from cloudctl.commands.common import Context, SubParsers, key_value, positive_int
 from cloudctl.output import Column, Listing, Record, Result
 
@@ -115,6 +116,8 @@ def register(sub: SubParsers, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--status", help="only images in this status (e.g. active)")
     p.add_argument("--limit", type=positive_int, help="at most this many images")
     p.set_defaults(func=do_list)
+
+    image_prestage.register(noun, common)
 
     quota = noun.add_parser("quota", help="image quotas of a project").add_subparsers(
         dest="quota_verb", required=True, metavar="VERB")

@@ -1,4 +1,4 @@
-"""`cloudctl server ...`: create, list, show, delete, start, stop, reboot."""
+"""`cloudctl server ...`: create, list, show, delete, start, stop, reboot, image create."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from cloudctl.client import CloudError, Resource
+from cloudctl.client import CloudError, NotFound, Resource, WaitTimeout
+from cloudctl.commands import image as image_views
 from cloudctl.commands.common import (
     Context,
+    ProgressLine,
     SubParsers,
     add_wait_options,
     key_value,
@@ -102,6 +104,32 @@ def _action(name: str, target: str) -> Any:
     return run
 
 
+def do_image_create(ctx: Context, args: argparse.Namespace) -> Result:
+    client = ctx.client
+    server = client.servers.find(args.server, all_projects=args.all_projects)
+    name = args.name or server["name"]
+    image_id = client.servers.create_image(server["id"], name, dict(args.property or []))
+    if not args.wait:
+        return Record(image_views.summary(client.images.get(image_id)))
+    progress = ProgressLine(name, ctx.stderr)
+    try:
+        image = client.images.wait_for(image_id, timeout=args.timeout, progress=progress)
+    except WaitTimeout as exc:
+        progress.close()
+        ctx.fail(exc.message)
+        return None
+    except NotFound:
+        # A snapshot that fails deletes its image; the server's fault says why.
+        progress.close()
+        fault = (client.servers.get(server["id"]).get("fault") or {}).get("message")
+        ctx.fail(f"snapshot {name} of server {args.server} failed" + (f": {fault}" if fault else ""))
+        return None
+    progress.close()
+    if image.get("status") != "active":
+        ctx.fail(f"snapshot {name} of server {args.server} is {image.get('status')}")
+    return Record(image_views.summary(image))
+
+
 def register(sub: SubParsers, common: list[argparse.ArgumentParser]) -> None:
     """Add ``server`` and its verbs to the top-level subparsers."""
     noun = sub.add_parser("server", help="virtual machines").add_subparsers(dest="verb", required=True,
@@ -144,3 +172,14 @@ def register(sub: SubParsers, common: list[argparse.ArgumentParser]) -> None:
             p.add_argument("--hard", action="store_true", help="power-cycle instead of a guest reboot")
         add_wait_options(p, f"the server is {target}")
         p.set_defaults(func=_action(verb, target))
+
+    image_verbs = noun.add_parser("image", help="images of a server").add_subparsers(
+        dest="image_verb", required=True, metavar="VERB")
+    p = image_verbs.add_parser("create", parents=common, help="snapshot a server into a new image")
+    p.add_argument("server", metavar="ID|NAME")
+    p.add_argument("--name", help="the image's name (default: the server's)")
+    p.add_argument("--property", type=key_value, action="append", metavar="KEY=VALUE",
+                   help="a property of the image (repeatable)")
+    p.add_argument("--all-projects", action="store_true", help="look names up in every project (admin)")
+    add_wait_options(p, "the image is active")
+    p.set_defaults(func=do_image_create)

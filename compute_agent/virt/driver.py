@@ -74,6 +74,14 @@ class GuestSpec:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+@dataclass(frozen=True)
+class DiskImage:
+    """A flat image of a guest's disk for a snapshot: a file, and whether it was made for the caller."""
+
+    path: str
+    temporary: bool  # the caller deletes it once uploaded
+
+
 # Called with (uuid, power_state) when a guest stops or crashes on its own.
 LifecycleHandler = Callable[[str, int], None]
 
@@ -108,6 +116,15 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def reboot(self, uuid: str, hard: bool) -> None:
         """Reboot the guest: soft asks the guest, hard resets it; raises InstanceNotFound."""
+
+    @abc.abstractmethod
+    def snapshot_disk(self, spec: GuestSpec, disk_format: str, target: str, timeout: float) -> DiskImage:
+        """Return one self-contained image of the guest's disk in ``disk_format``.
+
+        A consistent copy, written to ``target`` if the disk must be copied
+        (the guest may pause meanwhile, never longer than ``timeout``).
+        Raises InstanceNotFound, or HypervisorError if it cannot be made.
+        """
 
     @abc.abstractmethod
     def destroy(self, uuid: str) -> None:

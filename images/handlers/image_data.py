@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from cells.db.image_models import Image
 from cells.exception import BadRequest, PayloadTooLarge
-from images import policy, quota, runtime
+from images import integrity, policy, quota, relay, runtime
 from images.errors import Gone, LengthRequired, UnsupportedMediaType
 from images.registry import UPLOAD_HEARTBEAT
 from images.store.base import ImageData
@@ -33,8 +33,10 @@ def _size_hint() -> int | None:
 
 
 @bp.put("/v2/images/<image_id>/file")
-def upload(image_id: str) -> tuple[str, int]:
+def upload(image_id: str) -> tuple[str, int] | Response:
     rt, ctx = runtime.current(), runtime.context()
+    if rt.cache:
+        return relay.upload(rt.cache, ctx, image_id)
     if request.mimetype not in _UPLOAD_TYPES:
         raise UnsupportedMediaType(f"Unsupported Content-Type {request.mimetype!r}: "
                                    "use application/octet-stream.")
@@ -45,7 +47,7 @@ def upload(image_id: str) -> tuple[str, int]:
     hint = _size_hint()
 
     def check(img: Image) -> None:
-        policy.check_modify(ctx, img, "upload data to")
+        policy.check_write_data(ctx, img, "upload data to")
         if not img.disk_format or not img.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
 
@@ -98,7 +100,7 @@ def download(image_id: str) -> Response:
     else:
         img = rt.registry.get(ctx, image_id)
         if img.status == "active":
-            data = rt.store.open(img.id)
+            data = integrity.open_verified(rt.store, img)
     if data is None:
         return Response(status=204)
     response = Response(iter(data), status=200, mimetype="application/octet-stream",

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from cells import image_properties
 from cells.db.image_models import Image
 from cells.exception import BadRequest, Forbidden
-from images import listing, policy, quota, runtime, schemas, views
+from images import listing, policy, quota, relay, runtime, schemas, views
 from images import patch as patch_mod
 from images.errors import UnsupportedMediaType
 from images.handlers.common import json_body
@@ -85,11 +85,13 @@ def update(image_id: str) -> Response:
 
 
 @bp.delete("/v2/images/<image_id>")
-def delete(image_id: str) -> tuple[str, int]:
+def delete(image_id: str) -> tuple[str, int] | Response:
     rt, ctx = runtime.current(), runtime.context()
+    if rt.cache:
+        return relay.delete(rt.cache, rt.registry, ctx, image_id)
 
     def check(img: Image) -> None:
-        policy.check_modify(ctx, img, "delete")
+        policy.check_write_data(ctx, img, "delete")
         if img.protected:
             raise Forbidden(f"Image {img.id} is protected and cannot be deleted.")
 

@@ -11,8 +11,10 @@ package; skipped with the reason otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,3 +171,56 @@ def test_real_guest_boots_through_the_api(guest, qemu_cloud, admin):
     assert not instance_dir.exists()
     disks = qemu_cloud.state_dir / "cell1" / "hosts" / HOST / "disks"
     assert not (disks / f"{uuid}.qcow2").exists()
+
+
+def _boot(cloud: RunningCloud, session: requests.Session, name: str, image: str) -> str:
+    resp = session.post(cloud.compute_url + "/servers", timeout=30, json={
+        "server": {"name": name, "flavorRef": "1", "imageRef": image}})
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["server"]["id"])
+
+
+def _delete(cloud: RunningCloud, session: requests.Session, uuid: str) -> None:
+    url = f"{cloud.compute_url}/servers/{uuid}"
+    resp = session.delete(url, timeout=30)
+    assert resp.status_code in (204, 404), resp.text
+    wait_status(session, url, {"DELETED"}, timeout=60)
+
+
+def test_snapshot_of_a_running_real_guest_boots_again(guest, qemu_cloud, admin, tmp_path):
+    kernel = _upload(qemu_cloud, admin, guest.kernel, "snap-kernel", "aki", "aki")
+    ramdisk = _upload(qemu_cloud, admin, guest.initrd, "snap-initrd", "ari", "ari")
+    base = _upload(qemu_cloud, admin, guest.disk, "snap-base", "bare", "qcow2", kernel_id=kernel,
+                   ramdisk_id=ramdisk, os_command_line=guest.cmdline)
+    hosts = qemu_cloud.state_dir / "cell1" / "hosts" / HOST
+    source = _boot(qemu_cloud, admin, "snap-source", base)
+    copy = None
+    try:
+        wait_status(admin, f"{qemu_cloud.compute_url}/servers/{source}", {"ACTIVE"}, timeout=ACTIVE_TIMEOUT)
+        _read_console(hosts / "instances" / source / "console.log", guest.marker, MARKER_TIMEOUT)
+        resp = admin.post(f"{qemu_cloud.compute_url}/servers/{source}/action", timeout=30,
+                          json={"createImage": {"name": "real-snapshot"}})
+        assert resp.status_code == 202, resp.text
+        image_url = resp.headers["Location"]
+        deadline = time.monotonic() + ACTIVE_TIMEOUT
+        while (image := admin.get(image_url, timeout=30).json())["status"] != "active":
+            assert time.monotonic() < deadline, f"snapshot still {image['status']}"
+            time.sleep(0.5)
+        assert (image["disk_format"], image["kernel_id"], image["ramdisk_id"]) == ("qcow2", kernel, ramdisk)
+        # One self-contained qcow2: the overlay and its base, no backing file.
+        saved = tmp_path / "snapshot.qcow2"
+        saved.write_bytes(admin.get(image_url + "/file", timeout=120).content)
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(saved)],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert info["format"] == "qcow2" and "backing-filename" not in info
+        assert info["virtual-size"] == 2**30  # the flavor's 1 GiB disk
+        assert _domain_state(source) == libvirt.VIR_DOMAIN_RUNNING  # resumed after the copy
+        assert list((hosts / "snapshots").iterdir()) == []
+
+        copy = _boot(qemu_cloud, admin, "snap-copy", image["id"])
+        wait_status(admin, f"{qemu_cloud.compute_url}/servers/{copy}", {"ACTIVE"}, timeout=ACTIVE_TIMEOUT)
+        _read_console(hosts / "instances" / copy / "console.log", guest.marker, MARKER_TIMEOUT)
+    finally:
+        for uuid in (source, copy):
+            if uuid:
+                _delete(qemu_cloud, admin, uuid)

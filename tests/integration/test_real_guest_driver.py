@@ -7,8 +7,10 @@ the simulated hosts of the unit tests.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -92,3 +94,39 @@ def test_guest_boots_to_its_marker(guest, driver):
     with pytest.raises(InstanceNotFound):
         driver.power_state(instance)
     assert not os.path.exists(os.path.join(driver.pool_path, f"{instance}.qcow2"))
+
+
+def _qemu(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=60)
+
+
+def test_snapshot_of_a_running_guest_is_one_flat_image_of_its_disk(guest, driver):
+    instance = str(uuid.uuid4())
+    root = os.path.dirname(driver.pool_path)
+    instance_dir = os.path.join(root, "instances", instance)
+    os.makedirs(instance_dir, mode=0o755)
+    spec = GuestSpec(uuid=instance, vcpus=1, memory_mb=256, disk_gb=0, image_path=guest.disk,
+                     image_format="qcow2", console_log=os.path.join(instance_dir, "console.log"),
+                     kernel=guest.kernel, initrd=guest.initrd, cmdline=guest.cmdline)
+    try:
+        driver.spawn(spec, start=False)
+        overlay = os.path.join(driver.pool_path, f"{instance}.qcow2")
+        # What the guest wrote lives in its overlay only, never in the base image.
+        wrote = _qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 64k", overlay)
+        assert wrote.returncode == 0, wrote.stderr
+        driver.power_on(instance)
+        assert driver.power_state(instance) == states.RUNNING
+        for disk_format in ("qcow2", "raw"):
+            target = os.path.join(root, f"snapshot.{disk_format}")
+            made = driver.snapshot_disk(spec, disk_format, target, timeout=60)
+            assert made.path == target and made.temporary
+            assert driver.power_state(instance) == states.RUNNING  # paused for the copy only
+            info = json.loads(_qemu("qemu-img", "info", "--output=json", target).stdout)
+            assert info["format"] == disk_format and "backing-filename" not in info
+            same = _qemu("qemu-img", "compare", "-U", overlay, target)
+            assert same.returncode == 0, same.stdout + same.stderr
+            read = _qemu("qemu-io", "-r", "-f", disk_format, "-c", "read -P 0x5a 1M 64k", target)
+            assert read.returncode == 0 and "Pattern verification failed" not in read.stdout, read.stdout
+            os.unlink(target)
+    finally:
+        driver.destroy(instance)

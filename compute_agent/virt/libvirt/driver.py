@@ -20,6 +20,7 @@ import libvirt  # type: ignore[import-untyped]
 from cells import states
 from compute_agent.virt import driver
 from compute_agent.virt.driver import (
+    DiskImage,
     GuestSpec,
     HostFacts,
     HypervisorError,
@@ -27,7 +28,7 @@ from compute_agent.virt.driver import (
     InstanceNotFound,
     LifecycleHandler,
 )
-from compute_agent.virt.libvirt import events, xml
+from compute_agent.virt.libvirt import disk_snapshot, events, xml
 
 LOG = logging.getLogger(__name__)
 
@@ -290,6 +291,22 @@ class LibvirtDriver(driver.ComputeDriver):
                 dom.reboot(0)
         except libvirt.libvirtError as exc:
             raise translate(exc, f"rebooting {uuid}") from exc
+
+    def snapshot_disk(self, spec: GuestSpec, disk_format: str, target: str, timeout: float) -> DiskImage:
+        if not self._reconnectable:
+            # A simulated host: its disks are never written, so the base image is the snapshot.
+            if disk_format != spec.image_format:
+                raise HypervisorError(f"a simulated host's snapshot is its base image, in format "
+                                      f"{spec.image_format}, not {disk_format}")
+            return DiskImage(spec.image_path, temporary=False)
+        dom = self._domain(spec.uuid)
+        try:
+            disk = self._pool().storageVolLookupByName(f"{spec.uuid}.qcow2").path()
+        except libvirt.libvirtError as exc:
+            raise translate(exc, f"looking up the disk of {spec.uuid}") from exc
+        with disk_snapshot.paused(dom):
+            disk_snapshot.convert(disk, target, disk_format, timeout)
+        return DiskImage(target, temporary=True)
 
     def destroy(self, uuid: str) -> None:
         try:

@@ -189,6 +189,40 @@ def test_resend_reports_missing_instances_as_lost(tree):
     assert wait_for(lambda: state() == "error")
 
 
+class Agent:
+    """A compute agent's RPC endpoint at the version the agents serve."""
+
+    target = rpc.target("1.2")
+
+    def __init__(self):
+        self.snapshots = []
+
+    def snapshot_instance(self, ctxt, uuid, image_id, disk_format="qcow2"):
+        self.snapshots.append((ctxt.user_id, uuid, image_id, disk_format))
+
+
+def test_snapshot_reaches_the_instances_agent_with_its_image(tree):
+    leaf_db = DATABASES.get(tree["leaf"].database_url)
+    uid, image_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with leaf_db.session() as s:
+        s.add(cell_models.Service(host="h1", binary="cloud-compute", identity=str(uuid.uuid4()),
+                                  last_seen_at=utcnow()))
+        s.add(cell_models.Instance(
+            uuid=uid, project_id="p1", user_id="u1", name="vm", host="h1", vm_state="active",
+            flavor={}, vcpus=1, memory_mb=512, root_gb=1, image_ref="i", version=3))
+    agent = Agent()
+    server = rpc.get_server(tree["leaf"].broker_url, "compute", "h1", [agent])
+    server.start()
+    try:
+        CellsAPI(tree["top"].broker_url).instance_action(
+            RequestContext(user_id="u1", project_id="p1", roles=["member"]), "top!site!leaf", uid,
+            "snapshot", image_id=image_id, disk_format="raw")
+        assert wait_for(lambda: agent.snapshots) == [("u1", uid, image_id, "raw")]
+    finally:
+        server.stop()
+        server.wait()
+
+
 def test_deadline_resolution_in_compute_cell(tree):
     from cells.manager import CellsManager
 

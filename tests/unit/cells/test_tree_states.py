@@ -42,13 +42,30 @@ def test_every_action_in_table():
                         states.begin_action(state, action)
 
 
-def test_every_event_but_scheduling_leads_to_an_idle_state():
-    for (vm, _task, event), nxt in states.EVENTS.items():
+def test_every_event_but_a_step_leads_to_an_idle_state():
+    for (vm, task, event), nxt in states.EVENTS.items():
         assert vm in states.VM_STATES and nxt.vm_state in states.VM_STATES
-        if event == "scheduled":
-            assert nxt == states.State(states.BUILDING, states.SPAWNING)
+        if event in states.STEP_EVENTS:
+            # A step keeps the vm_state and moves to another task, which has its own ending.
+            assert nxt.vm_state == vm and nxt.task_state not in (None, task), (vm, event)
+            assert states.apply_event(nxt, "failed").task_state is None
         else:
             assert nxt.task_state is None, (vm, event)
+
+
+def test_a_snapshot_steps_through_uploading_and_keeps_the_vm_state():
+    for vm in (states.ACTIVE, states.STOPPED):
+        taking = states.begin_action(states.State(vm, None), "snapshot")
+        assert taking == states.State(vm, states.IMAGE_SNAPSHOT)
+        uploading = states.apply_event(taking, "uploading")
+        assert uploading == states.State(vm, states.IMAGE_UPLOADING)
+        assert states.apply_event(uploading, "snapshotted") == states.State(vm, None)
+        assert states.apply_event(uploading, "failed") == states.State(vm, None)
+        assert states.api_status(vm, states.IMAGE_UPLOADING) == states.api_status(vm, None)
+    with pytest.raises(InvalidState, match="Cannot 'createImage' instance while it is in vm_state error"):
+        states.begin_action(states.State(states.ERROR, None), "snapshot")
+    with pytest.raises(InvalidState):
+        states.apply_event(states.State(states.ACTIVE, states.IMAGE_SNAPSHOT), "snapshotted")
 
 
 def test_each_action_has_a_completion_and_a_failure():

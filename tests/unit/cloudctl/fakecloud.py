@@ -50,6 +50,10 @@ class FakeCloud:
         self.image_data: dict[str, bytes] = {}
         self.hypervisors: list[dict[str, Any]] = []
         self.cells: list[dict[str, Any]] = []
+        # Pre-staging runs, and the states each moves through, one per GET (hosts: cell -> names).
+        self.prestages: dict[str, dict[str, Any]] = {}
+        self.prestage_plans: dict[str, list[dict[str, Any]]] = {}
+        self.cell_hosts: dict[str, list[str]] = {}
 
     # --- plumbing ---------------------------------------------------------------
 
@@ -254,6 +258,46 @@ class FakeCloud:
     def list_cells(self, query: dict[str, list[str]], body: bytes) -> Response:
         return 200, {"cells": self.cells}, {}
 
+    # --- compute: os-image-prestages ---------------------------------------------------
+
+    def create_prestage(self, query: dict[str, list[str]], body: bytes) -> Response:
+        spec = json.loads(body)["prestage"]
+        image = self.images.get(spec["image_id"])
+        if image is None:
+            return _error(400, "badRequest", f"Image {spec['image_id']} could not be found.")
+        if spec["cell"] not in self.cell_hosts:
+            return _error(400, "badRequest", f"Cell {spec['cell']} is not a compute cell of this cloud.")
+        run = {"id": str(uuid.uuid4()), "image_id": image["id"], "image_name": image["name"],
+               "cell": spec["cell"], "status": "queued", "hosts_total": 0, "hosts_done": 0,
+               "hosts_failed": 0, "hosts_cached": 0, "from_endpoint": 0, "from_peers": 0, "depth": 0,
+               "failures": {}, "error": None, "created_at": _now(), "started_at": None,
+               "finished_at": None, "elapsed": None,
+               "endpoint_copies": spec.get("endpoint_copies"), "peer_copies": spec.get("peer_copies")}
+        self.prestages[run["id"]] = run
+        hosts = self.cell_hosts[spec["cell"]]
+        broken = image["name"] == "broken"  # its last host fails
+        plan: list[dict[str, Any]] = [{}]  # the first look finds it still queued
+        for done in range(1, len(hosts) + 1):
+            last = done == len(hosts)
+            failed = {hosts[-1]: "no answer from the host's agent in 900 s"} if broken and last else {}
+            plan.append({"status": "done" if last else "running", "hosts_total": len(hosts),
+                         "hosts_done": done - len(failed), "hosts_failed": len(failed), "failures": failed,
+                         "from_endpoint": min(done, 2), "from_peers": max(0, done - 2 - len(failed)),
+                         "depth": done.bit_length(), "elapsed": float(done)})
+        self.prestage_plans[run["id"]] = plan
+        return 202, {"prestage": run}, {}
+
+    def show_prestage(self, query: dict[str, list[str]], body: bytes, prestage_id: str) -> Response:
+        if prestage_id not in self.prestages:
+            return _error(404, "itemNotFound", f"Image pre-staging {prestage_id} could not be found.")
+        plan = self.prestage_plans.get(prestage_id)
+        if plan:
+            self.prestages[prestage_id].update(plan.pop(0))
+        return 200, {"prestage": self.prestages[prestage_id]}, {}
+
+    def list_prestages(self, query: dict[str, list[str]], body: bytes) -> Response:
+        return 200, {"prestages": list(reversed(self.prestages.values()))}, {}
+
     # --- image v2 ------------------------------------------------------------------
 
     def create_image(self, query: dict[str, list[str]], body: bytes) -> Response:
@@ -312,6 +356,9 @@ class FakeCloud:
         (r"/compute/v2\.1/flavors/([^/]+)", "DELETE", delete_flavor),
         (r"/compute/v2\.1/os-hypervisors/detail", "GET", list_hypervisors),
         (r"/compute/v2\.1/os-cells", "GET", list_cells),
+        (r"/compute/v2\.1/os-image-prestages", "POST", create_prestage),
+        (r"/compute/v2\.1/os-image-prestages", "GET", list_prestages),
+        (r"/compute/v2\.1/os-image-prestages/([^/]+)", "GET", show_prestage),
         (r"/image/v2/images", "POST", create_image),
         (r"/image/v2/images", "GET", list_images),
         (r"/image/v2/images/([^/]+)", "GET", show_image),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cells import config as config_mod
 from cells.config import CellConfig
+from cells.service import WsgiServer
 from identity.key_sources import StaticKeySource
 from identity.middleware import TokenVerifier
 
@@ -87,3 +89,73 @@ def master(sqlite_db, tmp_path, signer) -> Callable[..., Any]:
         return app, conf, store_dir
 
     return make
+
+
+# The compute cell whose cache the ``cloud`` fixture runs.
+CELL = "top!cell1"
+
+
+class Counting:
+    """Wraps a WSGI app and records the (method, path) of every request it serves."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.seen: list[tuple[str, str]] = []
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self.seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        return self.app(environ, start_response)
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return sum(1 for _m, p in self.seen if p == path)
+
+
+def serve(name, app, conf):
+    server = WsgiServer(name, app, conf.images)
+    server.start()
+    host, port = server.server.bind_addr
+    return server, f"http://{host}:{port}"
+
+
+@pytest.fixture
+def cloud(sqlite_db, tmp_path, signer):
+    """A master (API cell 'top') and the cache of compute cell 'top!cell1', both listening."""
+    from images.app import create_app
+
+    master_db = sqlite_db("api")
+    master_conf = cell_config(master_db.url, str(tmp_path / "master"), trusted=[
+        {"issuer": CELL, "jwks_url": "http://127.0.0.1:1/unused", "roles": ["service"]}])
+    master_app = create_app(master_conf, db=master_db, verifier=signer.verifier(master_conf))
+    counting = Counting(master_app)
+    master_server, master_url = serve("master-images", counting, master_conf)
+
+    cache_db = sqlite_db("compute")
+    cache_dir = str(tmp_path / "cache")
+    cache_conf = cell_config(cache_db.url, cache_dir, name="cell1", parent="top", master_url=master_url,
+                             threads=32)
+
+    def service_token() -> str:
+        return signer.token(issuer=CELL, audience=[CELL, "top"], project_id="service", roles=["service"])
+
+    cache_app = create_app(cache_conf, db=cache_db, verifier=signer.verifier(cache_conf),
+                           master_token=service_token)
+    cache_server, cache_url = serve("cell-images", cache_app, cache_conf)
+    service = {"X-Auth-Token": signer.token(issuer=CELL, project_id="service", roles=["service"])}
+    try:
+        yield {"master": master_app.test_client(), "master_url": master_url, "counting": counting,
+               "cache_url": cache_url, "cache_dir": cache_dir, "service": service}
+    finally:
+        cache_server.stop()
+        master_server.stop()
+
+
+def upload_to_master(client, headers, data, **body):
+    body = {"name": "cirros", "disk_format": "qcow2", "container_format": "bare", **body}
+    img = client.post("/v2/images", json=body, headers=headers).get_json()
+    response = client.put(f"/v2/images/{img['id']}/file", data=data,
+                          headers={**headers, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 204
+    return img["id"]
