@@ -92,24 +92,43 @@ def upload(client: ImageClient, image_id: str, file_path: str) -> None:
     """Upload ``file_path`` as the data of the queued image ``image_id``.
 
     Returns once the image is active with exactly these bytes. Raises
-    ImageGone, ImageUnavailable (worth a retry) or ImageInvalid (refused:
+    ImageGone, ImageUnavailable (worth a retry: the endpoint is down, or the
+    image is not active yet as the cell sees it) or ImageInvalid (refused:
     quota, not a snapshot of this cell, or stored data that differs).
     """
     response, sha512 = _send(client, "PUT", f"/v2/images/{image_id}/file", file_path)
     with response:
-        if response.status_code == 409:
-            # Not queued: an earlier attempt of ours already uploaded it, if it is active now.
-            if client.metadata(image_id).get("status") == "active":
-                LOG.info("image %s already has its snapshot data", image_id)
-                return
-        if response.status_code != 204:
+        code = response.status_code
+        if code not in (204, 403, 409):
             raise _refused(image_id, response)
+        refusal = _message(response) if code != 204 else ""
+    if code != 204:
+        # Refused (403: no longer a data-less snapshot; 409: not queued): an earlier attempt of ours
+        # may have uploaded it, or may still be uploading. The body was not read whole: hash the file.
+        sha512 = _file_sha512(file_path)
     stored = client.metadata(image_id)
-    if stored.get("os_hash_value") != sha512 or stored.get("status") != "active":
-        raise ImageInvalid(f"image {image_id} is {stored.get('status')} with data that is not the "
-                           "snapshot's (SHA-512 differs)")
+    status = stored.get("status")
+    if status == "active":
+        if stored.get("os_hash_value") != sha512:
+            raise ImageInvalid(f"image {image_id} is active with data that is not the snapshot's "
+                               f"(SHA-512 differs){f': {refusal}' if refusal else ''}")
+    elif status in ("queued", "saving") and code != 403:
+        # The upload is still running at the master, or the cell's copy of the image is behind
+        # it: never give a snapshot up (and delete its image) on that; the work is retried.
+        raise ImageUnavailable(f"image {image_id} is still {status} as the cell's image endpoint sees it")
+    else:
+        raise ImageInvalid(f"the image service refused the snapshot data of image {image_id} ({status}): "
+                           f"{refusal or 'not stored'}")
     LOG.info("uploaded snapshot image %s (%s bytes, sha512 %s...)", image_id, stored.get("size"),
              sha512[:16] if sha512 else "")
+
+
+def _file_sha512(file_path: str) -> str:
+    digest = hashlib.sha512()
+    with open(file_path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def delete(client: ImageClient, image_id: str) -> None:

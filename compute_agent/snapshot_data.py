@@ -72,7 +72,14 @@ def flat_image(env: HostEnv, uuid: str, job: Job) -> Iterator[DiskImage]:
     if spec is None:
         raise HypervisorError(f"instance {uuid} has no guest on this host to snapshot")
     target = os.path.join(env.paths.snapshots, check_name("image id", job.image_id) + ".part")
-    image = env.driver.snapshot_disk(spec, job.disk_format, target, env.conf.transition_timeout)
+    try:
+        image = env.driver.snapshot_disk(spec, job.disk_format, target, env.conf.transition_timeout)
+    except BaseException:
+        # A copy may be complete when a later step fails (the guest would not resume): it goes,
+        # or every failed snapshot would leave a disk-sized file behind.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        raise
     try:
         yield image
     finally:

@@ -54,15 +54,20 @@ class MasterClient:
         """Send a write the cell relays (a snapshot's data or removal); returns the master's answer.
 
         ``body`` is streamed once (with ``length`` as its Content-Length, or
-        chunked), so a 401 is retried with a fresh token only without a body.
+        chunked), so a 401 is retried with a fresh token only without a body (with one,
+        the token is renewed for the next attempt).
         Raises ServiceUnavailable if the master cannot be reached.
         """
         data: _Body | bytes | None = None if body is None else b"" if length == 0 else _Body(body, length)
         response = self._send_write(method, path, data, headers)
-        if response.status_code == 401 and self._invalidate is not None and body is None:
-            response.close()
+        if response.status_code == 401 and self._invalidate is not None:
+            # Our token was refused (revoked, or its key rotated away): log in again. A streamed
+            # body cannot be sent twice, so only a write without one is retried here; the next
+            # attempt of an upload then goes with the fresh token.
             self._invalidate()
-            response = self._send_write(method, path, None, headers)
+            if body is None:
+                response.close()
+                response = self._send_write(method, path, None, headers)
         return response
 
     def _send_write(self, method: str, path: str, data: _Body | bytes | None,

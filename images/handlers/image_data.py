@@ -36,7 +36,7 @@ def _size_hint() -> int | None:
 def upload(image_id: str) -> tuple[str, int] | Response:
     rt, ctx = runtime.current(), runtime.context()
     if rt.cache:
-        return relay.upload(rt.cache, ctx, image_id)
+        return relay.upload(rt.cache, ctx, rt.conf.path, image_id)
     if request.mimetype not in _UPLOAD_TYPES:
         raise UnsupportedMediaType(f"Unsupported Content-Type {request.mimetype!r}: "
                                    "use application/octet-stream.")

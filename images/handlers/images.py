@@ -88,7 +88,7 @@ def update(image_id: str) -> Response:
 def delete(image_id: str) -> tuple[str, int] | Response:
     rt, ctx = runtime.current(), runtime.context()
     if rt.cache:
-        return relay.delete(rt.cache, rt.registry, ctx, image_id)
+        return relay.delete(rt.cache, rt.registry, ctx, rt.conf.path, image_id)
 
     def check(img: Image) -> None:
         policy.check_write_data(ctx, img, "delete")

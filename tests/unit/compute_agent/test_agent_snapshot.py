@@ -196,3 +196,26 @@ def test_a_snapshot_for_an_instance_of_another_host_drops_the_image(cell, runnin
     while image(cell, image_id).status_code != 404 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert image(cell, image_id).status_code == 404
+
+
+def test_a_copy_made_before_the_snapshot_failed_is_removed(tmp_path, monkeypatch):
+    # The real driver writes the copy, then resumes the guest; if resuming fails it raises with
+    # the copy complete on disk. Nothing may stay in the snapshots directory.
+    from types import SimpleNamespace
+
+    from compute_agent import guests
+    from compute_agent.virt.driver import HypervisorError
+
+    class ResumeFails:
+        def snapshot_disk(self, spec: Any, disk_format: str, target: str, timeout: float) -> Any:
+            with open(target, "wb") as f:
+                f.write(b"a whole disk")
+            raise HypervisorError("guest stays paused after its snapshot")
+
+    monkeypatch.setattr(guests, "load_spec", lambda env, uuid: object())
+    env = SimpleNamespace(paths=SimpleNamespace(snapshots=str(tmp_path)), driver=ResumeFails(),
+                          conf=SimpleNamespace(transition_timeout=60.0))
+    job = snapshot_data.Job(str(uuid_mod.uuid4()), "qcow2")
+    with pytest.raises(HypervisorError), snapshot_data.flat_image(env, "u", job):  # type: ignore[arg-type]
+        pass
+    assert os.listdir(tmp_path) == []

@@ -154,7 +154,9 @@ def relay(sqlite_db, tmp_path, signer) -> Iterator[dict[str, Any]]:
     cache_server, cache_url = _serve("cache", cache_app, cache_conf)
     agent = signer.headers(issuer=CELL1, project_id="service", roles=["service"])
     try:
-        yield {"master": master_url, "cache": cache_url, "agent": agent}
+        yield {"master": master_url, "cache": cache_url, "agent": agent,
+               "cache_master": cache_app.extensions["images"].cache.master,
+               "image_cache": cache_app.extensions["images"].cache}
     finally:
         cache_server.stop()
         master_server.stop()
@@ -216,3 +218,84 @@ def test_the_cache_relays_the_masters_refusals_and_only_for_service_accounts(rel
     assert requests.patch(f"{cache}/v2/images/{mine}", json=[], headers=agent, timeout=10).status_code == 405
     at_master = requests.get(f"{relay['master']}/v2/images/{mine}", headers=signer.headers(), timeout=10)
     assert at_master.json()["status"] == "queued"
+
+
+def test_a_cell_token_the_master_refuses_is_renewed_and_the_agent_told_to_retry(relay, signer):
+    # The cell's token went stale at the master (revoked, its key retired): that is not the
+    # agent's token failing, so the cache must not pass the 401 on (the agent would give the
+    # snapshot up) but renew its own token and answer 503 (the agent retries later).
+    client = relay["cache_master"]
+    stale = signer.token(issuer="top!cell9", audience=["top!cell9", "top"], project_id="service",
+                         roles=["service"])
+    renewed: list[bool] = []
+    client._token = lambda: cell_token(signer)["X-Auth-Token"] if renewed else stale
+    client._invalidate = lambda: renewed.append(True)
+    cache, agent = relay["cache"], relay["agent"]
+    image_id = _master_create(relay, signer, snapshot_body())
+    data = os.urandom(10_000)
+    first = requests.put(f"{cache}/v2/images/{image_id}/file", data=data, headers={**agent, **OCTETS},
+                         timeout=10)
+    assert first.status_code == 503, first.text
+    assert renewed
+    again = requests.put(f"{cache}/v2/images/{image_id}/file", data=data, headers={**agent, **OCTETS},
+                         timeout=10)
+    assert again.status_code == 204, again.text
+
+
+def test_the_relay_serves_only_its_own_cells_service_accounts():
+    from cells.context import RequestContext
+    from cells.exception import Forbidden
+    from images import relay as relay_mod
+
+    relay_mod._check_caller(RequestContext(roles=["service"], issuer=CELL1), CELL1)
+    for ctx in (RequestContext(roles=["service"], issuer=CELL2),  # a cell this cache trusts, not itself
+                RequestContext(roles=["service"], issuer=None),
+                RequestContext(roles=["admin"], issuer=CELL1)):
+        with pytest.raises(Forbidden):
+            relay_mod._check_caller(ctx, CELL1)
+
+
+class _AgentTokens:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.token = headers["X-Auth-Token"]
+
+    def get(self) -> str:
+        return self.token
+
+    def invalidate(self) -> None:
+        pass
+
+
+def test_the_agent_never_gives_up_a_snapshot_the_cell_has_not_seen_finish(relay, signer, tmp_path,
+                                                                          monkeypatch):
+    from cells.exception import ServiceUnavailable
+    from compute_agent import image_upload
+    from compute_agent.errors import ImageInvalid, ImageUnavailable
+    from compute_agent.images import ImageClient
+
+    client = ImageClient(relay["cache"], _AgentTokens(relay["agent"]))
+    disk = tmp_path / "snap.qcow2"
+    disk.write_bytes(os.urandom(200_000))
+    image_id = _master_create(relay, signer, snapshot_body())
+    # The cell holds a copy of the image, queued.
+    requests.get(f"{relay['cache']}/v2/images/{image_id}", headers=relay["agent"], timeout=10)
+
+    # The master took the data but the cell's copy could not be refreshed: retry later, do not fail.
+    cache = relay["image_cache"]
+    real_refresh = cache.refresh
+    def unreachable(_image_id: str) -> None:
+        raise ServiceUnavailable("master away")
+
+    monkeypatch.setattr(cache, "refresh", unreachable)
+    with pytest.raises(ImageUnavailable, match="still queued"):
+        image_upload.upload(client, image_id, str(disk))
+    monkeypatch.setattr(cache, "refresh", real_refresh)
+
+    # The retry is refused (the master has the data); the cell refreshes its copy, the file's hash matches.
+    image_upload.upload(client, image_id, str(disk))
+    # Other bytes than those stored are refused as data that is not the snapshot's.
+    other = tmp_path / "other.qcow2"
+    other.write_bytes(os.urandom(1000))
+    with pytest.raises(ImageInvalid, match="SHA-512 differs"):
+        image_upload.upload(client, image_id, str(other))
+    client.close()
