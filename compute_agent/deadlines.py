@@ -12,7 +12,7 @@ from typing import Any
 
 from cells import states
 from cells.exception import InvalidState
-from compute_agent import instances
+from compute_agent import instances, snapshot_data
 from compute_agent.env import HostEnv
 from compute_agent.sync import sync
 
@@ -46,5 +46,15 @@ def resolve(env: HostEnv, row: dict[str, Any]) -> dict[str, Any] | None:
         return None  # it moved on by itself meanwhile
     LOG.warning("instance %s: %s timed out, now %s", row["uuid"], doing, final.vm_state)
     env.send(new)
+    if task in (states.IMAGE_SNAPSHOT, states.IMAGE_UPLOADING):
+        # The snapshot failed: its queued image goes, as after any failed snapshot. A hung
+        # copy or upload that ends later finds the image gone and the row moved on.
+        env.queue.submit(row["uuid"], lambda: _drop_snapshot(env, row["uuid"]), "drop timed-out snapshot")
     env.queue.submit(row["uuid"], lambda: sync(env, row["uuid"]), "sync after deadline")
     return new
+
+
+def _drop_snapshot(env: HostEnv, uuid: str) -> None:
+    job = snapshot_data.load(env, uuid)
+    if job is not None:
+        snapshot_data.discard(env, uuid, job)

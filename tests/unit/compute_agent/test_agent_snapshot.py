@@ -219,3 +219,33 @@ def test_a_copy_made_before_the_snapshot_failed_is_removed(tmp_path, monkeypatch
     with pytest.raises(HypervisorError), snapshot_data.flat_image(env, "u", job):  # type: ignore[arg-type]
         pass
     assert os.listdir(tmp_path) == []
+
+
+def test_a_snapshot_past_its_deadline_drops_its_image_and_record(cell, running):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from cells.db.cell_models import Instance
+    from cells.db.types import utcnow
+
+    group, _api, instance, _data = running
+    uuid = instance["uuid"]
+    env = group.agents["hv1"].env
+    image_id = snapshot_image(cell, instance)
+    # As if a snapshot had started and its copy hung: the record on the host, the task past its deadline.
+    snapshot_data.record(env, uuid, snapshot_data.Job(image_id, "qcow2"))
+    table = Instance.__table__
+    with cell.db.session() as session:
+        session.execute(sa.update(table).where(table.c.uuid == uuid).values(
+            task_state=states.IMAGE_UPLOADING, task_deadline=utcnow() - dt.timedelta(seconds=1)))
+    assert group.resolve_deadlines() == 1
+    update = cell.updates.wait_for(lambda u: u["uuid"] == uuid and u["fault"] is not None)
+    assert (update["vm_state"], update["task_state"]) == ("active", None)
+    assert "image_uploading did not finish before its deadline" in update["fault"]["message"]
+    for _ in range(200):
+        if image(cell, image_id).status_code == 404:
+            break
+        time.sleep(0.05)
+    assert image(cell, image_id).status_code == 404
+    assert snapshot_data.load(env, uuid) is None
