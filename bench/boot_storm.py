@@ -22,7 +22,6 @@ import concurrent.futures as futures
 import datetime as dt
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -35,9 +34,9 @@ from pathlib import Path
 import pymysql
 import requests
 import yaml
+from launch import start_cloud
 from stats import percentile
 
-CLOUDCTL = os.path.join(os.path.dirname(sys.executable), "cloudctl")
 PORT_OFFSET = 700
 
 
@@ -62,25 +61,9 @@ class Cloud:
             return
         self.state = Path(tempfile.mkdtemp(prefix="boot-storm-"))
         self.prefix = f"bench{uuid.uuid4().hex[:6]}"
-        cmd = [CLOUDCTL, "up", "--deployed", "--fresh", "--state-dir", str(self.state),
-               "--prefix", self.prefix, "--port-offset", str(PORT_OFFSET),
-               "--hosts-per-cell", str(hosts_per_cell)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True)
-        ready: queue.Queue[bool] = queue.Queue()
-
-        def read() -> None:
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                if line.startswith("cloud ready"):
-                    ready.put(True)
-            ready.put(False)
-
-        threading.Thread(target=read, daemon=True).start()
-        try:
-            ok = ready.get(timeout=600)
-        except queue.Empty:
-            ok = False
+        self.proc, ok = start_cloud(["--deployed", "--fresh", "--state-dir", str(self.state),
+                                     "--prefix", self.prefix, "--port-offset", str(PORT_OFFSET),
+                                     "--hosts-per-cell", str(hosts_per_cell)])
         if not ok:
             self.stop()
             raise SystemExit(f"the cloud did not start; logs in {self.state}/logs")

@@ -44,13 +44,11 @@ import argparse
 import hashlib
 import json
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -60,12 +58,12 @@ from typing import Any
 import pymysql
 import requests
 import yaml
+from launch import start_cloud
 from stats import percentile
 
 from cloudctl.client import Client
 from scheduler.fanout import Copy, FanOut
 
-CLOUDCTL = os.path.join(os.path.dirname(sys.executable), "cloudctl")
 MiB = 1024 * 1024
 BLOCK = os.urandom(MiB)
 
@@ -81,24 +79,9 @@ class Cloud:
         self.port_offset = port_offset
         self.state = Path(tempfile.mkdtemp(prefix="bench-images-"))
         self.prefix = f"benchimg{uuid.uuid4().hex[:6]}"
-        cmd = [CLOUDCTL, "up", "--deployed", "--fresh", "--state-dir", str(self.state), "--cells", "1",
-               "--hosts-per-cell", str(hosts), "--prefix", self.prefix, "--port-offset", str(port_offset)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-        ready: queue.Queue[bool] = queue.Queue()
-
-        def read() -> None:
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                if line.startswith("cloud ready"):
-                    ready.put(True)
-            ready.put(False)
-
-        threading.Thread(target=read, daemon=True).start()
-        try:
-            ok = ready.get(timeout=600)
-        except queue.Empty:
-            ok = False
+        self.proc, ok = start_cloud(["--deployed", "--fresh", "--state-dir", str(self.state), "--cells", "1",
+                                     "--hosts-per-cell", str(hosts), "--prefix", self.prefix,
+                                     "--port-offset", str(port_offset)])
         if not ok:
             self.stop(keep_state=True)
             raise SystemExit(f"the cloud did not start; logs in {self.state}/logs")
