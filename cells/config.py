@@ -216,6 +216,14 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "metering": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "poll_interval": _POSITIVE,
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000},
+            },
+        },
         "cells": {
             "type": "object",
             "additionalProperties": False,
@@ -362,6 +370,9 @@ class CellConfig:
     sync_interval: float = 60.0
     sync_batch: int = 200
     transition_timeout: float = 600.0
+    # How often each compute agent samples its guests, and samples per notification.
+    metering_poll_interval: float = 300.0
+    metering_batch_size: int = 500
 
     @property
     def is_root(self) -> bool:
@@ -442,6 +453,7 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
     sched = data.get("scheduler", {})
     compute = data.get("compute", {})
     cells_section = data.get("cells", {})
+    metering = data.get("metering", {})
     log = data.get("logging", {})
     user = auth.get("service_user")
     state_dir = data.get("state_dir") or os.path.join("/var/lib/cloud", cell["name"])
@@ -511,6 +523,8 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         sync_interval=cells_section.get("sync_interval", 60.0),
         sync_batch=cells_section.get("sync_batch", 200),
         transition_timeout=cells_section.get("transition_timeout", 600.0),
+        metering_poll_interval=metering.get("poll_interval", 300.0),
+        metering_batch_size=metering.get("batch_size", 500),
     )
 
 

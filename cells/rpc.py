@@ -134,11 +134,25 @@ def get_server(url: str, topic: str, server: str, endpoints: list[Any]) -> messa
     )
 
 
-def get_notifier(url: str, publisher_id: str, topic: str) -> messaging.Notifier:
-    """Return a notifier publishing to ``topic`` on the broker at ``url``."""
+def _notification_topic(url: str, topic: str) -> str:
+    """The topic notifications for ``topic`` travel on.
+
+    A notifier always publishes on the transport's default exchange, so the
+    per-URL exchanges of in-process transports (see _exchange) cannot keep
+    embedded cells apart; their topics carry the cell's exchange name instead.
+    """
+    exchange = _exchange(url)
+    return f"{exchange}.{topic}" if exchange else topic
+
+
+def get_notifier(url: str, publisher_id: str, topic: str, retry: int | None = None) -> messaging.Notifier:
+    """Return a notifier publishing to ``topic`` on the broker at ``url``.
+
+    ``retry`` bounds reconnection attempts per notification (None: forever).
+    """
     return messaging.Notifier(
         TRANSPORTS.notification(url), publisher_id=publisher_id, driver="messaging",
-        topics=[topic], serializer=ContextSerializer(),
+        topics=[_notification_topic(url, topic)], serializer=ContextSerializer(), retry=retry,
     )
 
 
@@ -146,7 +160,7 @@ def get_notification_listener(url: str, topic: str, endpoints: list[Any], pool: 
                               batch_size: int | None = None,
                               batch_timeout: float | None = None) -> messaging.MessageHandlingServer:
     """Return a notification listener on ``topic``; batched when ``batch_size`` is given."""
-    targets = [messaging.Target(topic=topic, exchange=_exchange(url))]
+    targets = [messaging.Target(topic=_notification_topic(url, topic))]
     transport = TRANSPORTS.notification(url)
     if batch_size:
         return messaging.get_batch_notification_listener(

@@ -4,8 +4,8 @@ A HostAgent owns its host's identity, libvirt connection, rows and RPC
 server. The group shares what one process needs only once (work queue,
 update sender, image client, the server of cached images to peers) and runs
 the periodic work for all its hosts with one statement each: heartbeat,
-resync, usage heal and deadlines. With ``--simulate N`` one process serves N
-simulated hosts this way.
+resync, usage heal, deadlines and the metering poll. With ``--simulate N``
+one process serves N simulated hosts this way.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ from compute_agent.peer_images import PeerImageServer
 from compute_agent.rpcapi import TOPIC
 from compute_agent.sync import sync
 from compute_agent.updates import UpdatesClient, UpdateSender
+from compute_agent.usage import UsagePoller
 from compute_agent.virt.driver import ComputeDriver, HypervisorError
 from compute_agent.virt.libvirt import factory
 from compute_agent.workqueue import WorkQueue
+from metering.pollsters.notifier import SampleNotifier
 
 LOG = logging.getLogger(__name__)
 
@@ -179,10 +181,13 @@ class AgentGroup:
         self._peers_started = False
         self.agents = {name: HostAgent(conf, db, name, self.images, self.sender, self.queue, peers)
                        for name in hosts}
+        self.usage = UsagePoller(db, self.drivers, SampleNotifier(
+            conf.broker_url, f"cloud-compute.{conf.name}", conf.metering_batch_size))
         self._tasks = [
             PeriodicTask("compute-heartbeat", conf.heartbeat_interval, self.heartbeat),
             PeriodicTask("compute-resync", resync_interval, self.resync),
             PeriodicTask("compute-housekeeping", resync_interval, self.housekeeping),
+            PeriodicTask("compute-metering", conf.metering_poll_interval, self.poll_usage),
         ]
         self._started: list[HostAgent] = []
 
@@ -253,6 +258,16 @@ class AgentGroup:
             if env is not None and deadlines.resolve(env, row) is not None:
                 resolved += 1
         return resolved
+
+    def drivers(self) -> dict[str, ComputeDriver]:
+        """Return {host: driver} of the live hosts."""
+        return {a.host: a.env.driver for a in self.live() if a.env is not None}
+
+    def poll_usage(self) -> None:
+        """Sample every running guest of every live host and send the samples (its own thread)."""
+        result = self.usage.poll()
+        LOG.debug("metering: %d guests, %d samples in %d notifications", result.guests, result.samples,
+                  result.notifications)
 
     def housekeeping(self) -> None:
         self.heal()

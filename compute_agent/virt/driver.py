@@ -82,6 +82,46 @@ class DiskImage:
     temporary: bool  # the caller deletes it once uploaded
 
 
+@dataclass(frozen=True)
+class DiskCounters:
+    """Cumulative I/O of one guest disk since the guest started."""
+
+    device: str
+    read_bytes: int
+    read_requests: int
+    write_bytes: int
+    write_requests: int
+
+
+@dataclass(frozen=True)
+class NicCounters:
+    """Cumulative traffic of one guest NIC since the guest started (rx: into the guest)."""
+
+    device: str
+    rx_bytes: int
+    rx_packets: int
+    tx_bytes: int
+    tx_packets: int
+
+
+@dataclass(frozen=True)
+class GuestCounters:
+    """Raw usage counters of one running guest, read at ``read_at`` (seconds since the epoch)."""
+
+    uuid: str
+    read_at: float
+    vcpus: int
+    cpu_time_ns: int
+    memory_used_kib: int
+    memory_available_kib: int
+    disks: tuple[DiskCounters, ...] = ()
+    nics: tuple[NicCounters, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the counters as plain data (what metering's pollsters consume)."""
+        return asdict(self)
+
+
 # Called with (uuid, power_state) when a guest stops or crashes on its own.
 LifecycleHandler = Callable[[str, int], None]
 
@@ -124,6 +164,13 @@ class ComputeDriver(abc.ABC):
         A consistent copy, written to ``target`` if the disk must be copied
         (the guest may pause meanwhile, never longer than ``timeout``).
         Raises InstanceNotFound, or HypervisorError if it cannot be made.
+        """
+
+    @abc.abstractmethod
+    def guest_counters(self, uuid: str) -> GuestCounters | None:
+        """Return the usage counters of a running guest, None if it is not running.
+
+        Raises InstanceNotFound if the guest is gone, HypervisorError if it cannot be read.
         """
 
     @abc.abstractmethod

@@ -21,6 +21,7 @@ from cells import states
 from compute_agent.virt import driver
 from compute_agent.virt.driver import (
     DiskImage,
+    GuestCounters,
     GuestSpec,
     HostFacts,
     HypervisorError,
@@ -28,7 +29,7 @@ from compute_agent.virt.driver import (
     InstanceNotFound,
     LifecycleHandler,
 )
-from compute_agent.virt.libvirt import disk_snapshot, events, xml
+from compute_agent.virt.libvirt import disk_snapshot, events, simulated_usage, stats, xml
 
 LOG = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class LibvirtDriver(driver.ComputeDriver):
         self._lock = threading.Lock()
         # A test:// connection holds the simulated host itself: reopening would empty it.
         self._reconnectable = not uri.startswith("test:")
+        # Simulated hosts only: when each guest last started, for the usage model's counters.
+        self._started_at: dict[str, float] = {}
         if lifecycle_events:
             events.ensure_event_loop()
         self._conn = self._open()
@@ -252,6 +255,7 @@ class LibvirtDriver(driver.ComputeDriver):
         try:
             if start and not dom.isActive():
                 dom.create()
+                self._started(spec.uuid)
         except libvirt.libvirtError as exc:
             raise translate(exc, f"starting instance {spec.uuid}") from exc
 
@@ -277,6 +281,7 @@ class LibvirtDriver(driver.ComputeDriver):
         try:
             if not dom.isActive():
                 dom.create()
+                self._started(uuid)
         except libvirt.libvirtError as exc:
             raise translate(exc, f"powering on {uuid}") from exc
 
@@ -287,6 +292,7 @@ class LibvirtDriver(driver.ComputeDriver):
                 if dom.isActive():
                     dom.destroy()
                 dom.create()
+                self._started(uuid)
             else:
                 dom.reboot(0)
         except libvirt.libvirtError as exc:
@@ -309,6 +315,7 @@ class LibvirtDriver(driver.ComputeDriver):
         return DiskImage(target, temporary=True)
 
     def destroy(self, uuid: str) -> None:
+        self._started_at.pop(uuid, None)
         try:
             dom = self._domain(uuid)
         except InstanceNotFound:
@@ -326,6 +333,28 @@ class LibvirtDriver(driver.ComputeDriver):
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
                 raise translate(exc, f"deleting the disk of {uuid}") from exc
+
+    # --- usage -----------------------------------------------------------------
+
+    def _started(self, uuid: str) -> None:
+        if not self._reconnectable:
+            self._started_at[uuid] = time.time()
+
+    def guest_counters(self, uuid: str) -> GuestCounters | None:
+        dom = self._domain(uuid)
+        now = time.time()
+        try:
+            if not dom.isActive():
+                self._started_at.pop(uuid, None)
+                return None
+            raw = stats.read(dom, uuid, now)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, f"reading the counters of {uuid}") from exc
+        if self._reconnectable:
+            return raw
+        # A guest started before this driver opened counts from its first reading.
+        started = self._started_at.setdefault(uuid, now)
+        return simulated_usage.model(raw, now - started)
 
     # --- events ----------------------------------------------------------------
 

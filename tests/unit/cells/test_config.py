@@ -21,6 +21,13 @@ def test_sample_configs_load():
     assert cell1.service_accounts_only
 
 
+def test_metering_poll_settings():
+    defaults = config.parse(BASE)
+    assert (defaults.metering_poll_interval, defaults.metering_batch_size) == (300.0, 500)
+    conf = config.parse({**BASE, "metering": {"poll_interval": 30, "batch_size": 100}})
+    assert (conf.metering_poll_interval, conf.metering_batch_size) == (30, 100)
+
+
 def test_children_get_paths():
     conf = config.parse(BASE)
     assert conf.is_root
@@ -35,6 +42,8 @@ def test_children_get_paths():
     (lambda d: d["database"].update(url="mysql://root@localhost/x"), "database.url", "pymysql"),
     (lambda d: d["cell"].update(parent={"path": "x", "broker_url": "fake:///x"}),
      "cell.parent", "none for the API cell"),
+    (lambda d: d.update(metering={"poll_interval": 0}), "metering.poll_interval", "minimum of 0"),
+    (lambda d: d.update(metering={"batch_size": 0}), "metering.batch_size", "minimum"),
 ])
 def test_bad_config_names_file_key_and_expectation(mutate, key, expected):
     import copy
