@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from api import deps, errors, microversion, policy
+from api import cell_local, deps, errors, microversion, policy
 from api.deps import URL_PROJECT_KEY, Services
 from api.flavor_cache import FlavorCache
 from api.handlers import cells, flavors, hypervisors, prestages, servers, versions
@@ -131,10 +131,15 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
                scheduler_api: Any = None, cells_api: Any = None,
                image_lookup: ImageLookupFn | None = None,
                snapshot_images: SnapshotImages | None = None) -> Flask:
-    """Return the Compute API WSGI app for the cell ``conf``; raises ConfigError if misconfigured."""
+    """Return the Compute API WSGI app for the cell ``conf``; raises ConfigError if misconfigured.
+
+    A compute cell gets its cell-local read API instead (api/cell_local.py).
+    """
     if db is None:
         db = DATABASES.get(conf.database_url, pool_size=conf.db_pool_size,
                            max_overflow=conf.db_max_overflow, deadlock_retries=conf.deadlock_retries)
+    if conf.type == "compute":
+        return _create_cell_app(conf, db, verifier)
     if scheduler_api is None:
         scheduler_api = SchedulerAPI(conf.broker_url, retry=CAST_RETRIES)
     if cells_api is None:
@@ -145,6 +150,8 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
         snapshot_images = HttpSnapshotImages(_images_url(conf))
 
     app = Flask("api", static_folder=None)
+    app.extensions[deps.CONF_EXTENSION] = conf
+    app.extensions[deps.DB_EXTENSION] = db
     app.extensions[deps.EXTENSION] = Services(
         conf=conf, db=db, flavors=FlavorCache(db), image_lookup=image_lookup,
         scheduler_api=scheduler_api, cells_api=cells_api, snapshot_images=snapshot_images)
@@ -156,4 +163,21 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
     auth = AuthMiddleware(app.wsgi_app, conf, verifier=verifier, error_body=errors.fault_body,
                           enforcer="compute", url_map=app.url_map)
     app.wsgi_app = Edge(auth, _collections(app))  # type: ignore[method-assign]
+    return app
+
+
+def _create_cell_app(conf: CellConfig, db: Database, verifier: TokenVerifier | None) -> Flask:
+    """The read-only Compute API of a compute cell, over its own database (the "compute_cell" table)."""
+    app = Flask("api", static_folder=None)
+    app.extensions[deps.CONF_EXTENSION] = conf
+    app.extensions[deps.DB_EXTENSION] = db
+    errors.register(app)
+    app.register_blueprint(versions.bp)
+    app.register_blueprint(cell_local.bp)
+    app.before_request(_before)
+    app.before_request(cell_local.guard(PUBLIC_PATHS))
+    app.after_request(_after)
+    auth = AuthMiddleware(app.wsgi_app, conf, verifier=verifier, error_body=errors.fault_body,
+                          enforcer="compute_cell", url_map=app.url_map)
+    app.wsgi_app = Edge(cell_local.ReadOnly(auth), _collections(app))  # type: ignore[method-assign]
     return app

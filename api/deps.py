@@ -16,6 +16,9 @@ from cells.config import CellConfig
 from cells.db.engine import Database
 
 EXTENSION = "cloud-api"
+# The settings and database of either kind of app (a compute cell's has no other Services).
+CONF_EXTENSION = "cloud-api.conf"
+DB_EXTENSION = "cloud-api.db"
 URL_PROJECT_KEY = "cloud.url_project_id"
 
 
@@ -35,9 +38,19 @@ def services() -> Services:
     return current_app.extensions[EXTENSION]
 
 
+def conf() -> CellConfig:
+    """Return the settings of the app serving the current request."""
+    return current_app.extensions[CONF_EXTENSION]
+
+
+def db() -> Database:
+    """Return the database of the app serving the current request."""
+    return current_app.extensions[DB_EXTENSION]
+
+
 def links() -> Links:
     """Return the link builder for the current request (public URL, project in the URL or not)."""
-    conf = services().conf
+    conf = current_app.extensions[CONF_EXTENSION]
     base = clean_base(conf.api.public_url) if conf.api else request.host_url.rstrip("/")
     return Links(base, request.environ.get(URL_PROJECT_KEY))
 

@@ -163,7 +163,7 @@ def wait_ready(topo: Topology, configs: dict[str, str], is_alive: Any = None) ->
     served = [c for c in topo.cells if c.type != "site"]
     endpoints = [topo.url(IDENTITY_PORT, c) + "/v3" for c in served]
     endpoints += [topo.url(IMAGES_PORT, c) + "/versions" for c in served]
-    endpoints.append(topo.url(API_PORT, top) + "/")
+    endpoints += [topo.url(API_PORT, c) + "/" for c in served]
     pending = list(endpoints)
     while pending:
         if is_alive and not is_alive():
@@ -258,8 +258,8 @@ def _daemon_builders(cell_type: str) -> list[tuple[str, Any]]:
                                        ("cloud-scheduler", scheduler_cmd.build)]
     if cell_type == "compute":
         builders.append(("cloud-compute", compute_cmd.build))
-    if cell_type == "api":
-        builders.append(("cloud-api", api_cmd.build))
+    # The API cell's Compute API for users; a compute cell's read-only one for its service accounts.
+    builders.append(("cloud-api", api_cmd.build))
     return builders
 
 

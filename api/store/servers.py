@@ -106,7 +106,7 @@ class ListQuery:
     detail: bool = False
 
 
-def _status_condition(statuses: Sequence[str]) -> sa.ColumnElement[bool]:
+def _status_condition(c: Any, statuses: Sequence[str]) -> sa.ColumnElement[bool]:
     """Rows whose API status is one of ``statuses`` (exact, by vm_state and task_state pairs)."""
     wanted = {s.upper() for s in statuses}
     clauses = []
@@ -115,62 +115,66 @@ def _status_condition(statuses: Sequence[str]) -> sa.ColumnElement[bool]:
         if not tasks:
             continue
         named = [t for t in tasks if t is not None]
-        task_clause = sa.or_(C.task_state.in_(named), C.task_state.is_(None)) if None in tasks \
-            else C.task_state.in_(named)
+        task_clause = sa.or_(c.task_state.in_(named), c.task_state.is_(None)) if None in tasks \
+            else c.task_state.in_(named)
         if len(tasks) == len(states.TASK_STATES):
-            clauses.append(C.vm_state == vm_state)
+            clauses.append(c.vm_state == vm_state)
         else:
-            clauses.append(sa.and_(C.vm_state == vm_state, task_clause))
+            clauses.append(sa.and_(c.vm_state == vm_state, task_clause))
     return sa.or_(*clauses) if clauses else sa.false()
 
 
-def _filters(query: ListQuery) -> list[sa.ColumnElement[bool]]:
+def _filters(c: Any, query: ListQuery) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
     if query.project_id is not None:
-        where.append(C.project_id == query.project_id)
+        where.append(c.project_id == query.project_id)
     if query.deleted is not None:
-        where.append(C.deleted == query.deleted)
+        where.append(c.deleted == query.deleted)
     if query.changes_since is not None:
-        where.append(C.updated_at >= query.changes_since)
+        where.append(c.updated_at >= query.changes_since)
     if query.name:
-        where.append(C.name.regexp_match(query.name))
+        where.append(c.name.regexp_match(query.name))
     if query.statuses:
-        where.append(_status_condition(query.statuses))
+        where.append(_status_condition(c, query.statuses))
     if query.image:
-        where.append(C.image_ref == query.image)
+        where.append(c.image_ref == query.image)
     if query.flavor:
-        where.append(C.flavor["id"].as_string() == query.flavor)
+        where.append(c.flavor["id"].as_string() == query.flavor)
     if query.host:
-        where.append(C.host == query.host)
+        where.append(c.host == query.host)
     return where
 
 
-def list_page(db: Database, query: ListQuery) -> list[RowMapping]:
+def list_page(db: Database, query: ListQuery, table: sa.Table = INSTANCES) -> list[RowMapping]:
     """Return one page, newest first; one SELECT riding (project_id, deleted, created_at, uuid).
 
     The marker's position is a scalar subquery, so a page after a marker is
     still one statement; a marker the caller cannot see yields an empty page
-    (check ``marker_exists`` then).
+    (check ``marker_exists`` then). ``table``: the API cell's index, or a compute
+    cell's own instance table (same columns), which its cell-local API lists.
     """
-    where = _filters(query)
+    c = table.c
+    where = _filters(c, query)
     if query.marker:
-        position = sa.select(C.created_at).where(C.uuid == query.marker)
+        position = sa.select(c.created_at).where(c.uuid == query.marker)
         if query.project_id is not None:
-            position = position.where(C.project_id == query.project_id)
+            position = position.where(c.project_id == query.project_id)
         created = position.scalar_subquery()
-        where.append(sa.or_(C.created_at < created,
-                            sa.and_(C.created_at == created, C.uuid < query.marker)))
-    columns = DETAIL_COLUMNS if query.detail else SUMMARY_COLUMNS
+        where.append(sa.or_(c.created_at < created,
+                            sa.and_(c.created_at == created, c.uuid < query.marker)))
+    columns = tuple(table.columns) if query.detail else (c.uuid, c.name, c.created_at)
     stmt = (sa.select(*columns).where(*where)
-            .order_by(C.created_at.desc(), C.uuid.desc()).limit(query.limit))
+            .order_by(c.created_at.desc(), c.uuid.desc()).limit(query.limit))
     with db.engine.connect() as conn:
         return [row._mapping for row in conn.execute(stmt)]
 
 
-def marker_exists(db: Database, marker: str, project_id: str | None) -> bool:
+def marker_exists(db: Database, marker: str, project_id: str | None,
+                  table: sa.Table = INSTANCES) -> bool:
     """True if the caller may page from ``marker``."""
-    stmt = sa.select(C.uuid).where(C.uuid == marker)
+    c = table.c
+    stmt = sa.select(c.uuid).where(c.uuid == marker)
     if project_id is not None:
-        stmt = stmt.where(C.project_id == project_id)
+        stmt = stmt.where(c.project_id == project_id)
     with db.engine.connect() as conn:
         return conn.execute(stmt).first() is not None
