@@ -115,8 +115,11 @@ class CapacityCache:
                 cell = cell_from_row(row)
                 old = self._cells.get(cell.path)
                 if old is not None:
-                    # Placements newer than the report are not in it yet.
-                    cell.placed = [p for p in old.placed if p.at > cell.reported_at]
+                    # Placements newer than the report are not in it yet. Times are whole
+                    # seconds, and one made in the report's second may have reached the cell
+                    # after the report: it keeps counting until a report of a later second.
+                    since = cell.reported_at.replace(microsecond=0)
+                    cell.placed = [p for p in old.placed if p.at >= since]
                 fresh[cell.path] = cell
             self._cells = fresh
             self.loaded = True

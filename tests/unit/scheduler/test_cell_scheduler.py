@@ -112,6 +112,19 @@ def test_placements_stop_counting_once_a_newer_report_arrives(top):
     assert sched.cache.cells()[0].free().memory_mb == 6144
 
 
+def test_a_report_of_the_same_second_does_not_forget_placements(top):
+    # The placement may reach the cell after the report was taken in that same second.
+    sched, db, _ = top
+    now = utcnow().replace(microsecond=0)
+    add_capacity(db, A, ram_mb_free=10240, reported_at=now - dt.timedelta(seconds=5))
+    sched.schedule_instances(CTX, requests_for(db, 1, flavor(ram=2048)))
+    [cell] = sched.cache.cells()
+    placed_at = cell.placed[0].at
+    add_capacity(db, A, ram_mb_free=10240, reported_at=placed_at + dt.timedelta(microseconds=900_000))
+    sched.refresh()
+    assert sched.cache.cells()[0].free().memory_mb == 10240 - 2048
+
+
 def test_cell_fills_up_between_reports(top):
     sched, db, router = top
     add_capacity(db, A, ram_mb_free=4096, vcpus_free=64)
