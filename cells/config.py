@@ -222,6 +222,12 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "poll_interval": _POSITIVE,
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "hour_seconds": {"type": "number", "minimum": 1, "maximum": 3600},
+                "raw_retention": _POSITIVE,
+                "rollup_interval": _POSITIVE,
+                "metadata_refresh": _POSITIVE,
+                "gather_interval": _POSITIVE,
+                "gather_batch": {"type": "integer", "minimum": 1, "maximum": 10000},
             },
         },
         "cells": {
@@ -373,6 +379,18 @@ class CellConfig:
     # How often each compute agent samples its guests, and samples per notification.
     metering_poll_interval: float = 300.0
     metering_batch_size: int = 500
+    # Length of one rollup bucket, in seconds: an hour, shortened only by tests and demos.
+    metering_hour_seconds: float = 3600.0
+    # Compute cells' collectors: raw samples kept this long (seconds); touched hours re-rolled
+    # every rollup_interval; instance and host metadata re-read from the cell-local API every
+    # metadata_refresh.
+    metering_raw_retention: float = 7 * 86400.0
+    metering_rollup_interval: float = 10.0
+    metering_metadata_refresh: float = 60.0
+    # API cell: how often each compute cell is asked for its new rollups, and at most how many
+    # come back per answer.
+    metering_gather_interval: float = 60.0
+    metering_gather_batch: int = 1000
 
     @property
     def is_root(self) -> bool:
@@ -525,6 +543,12 @@ def parse(data: Any, source: str = "<memory>") -> CellConfig:
         transition_timeout=cells_section.get("transition_timeout", 600.0),
         metering_poll_interval=metering.get("poll_interval", 300.0),
         metering_batch_size=metering.get("batch_size", 500),
+        metering_hour_seconds=metering.get("hour_seconds", 3600.0),
+        metering_raw_retention=metering.get("raw_retention", 7 * 86400.0),
+        metering_rollup_interval=metering.get("rollup_interval", 10.0),
+        metering_metadata_refresh=metering.get("metadata_refresh", 60.0),
+        metering_gather_interval=metering.get("gather_interval", 60.0),
+        metering_gather_batch=metering.get("gather_batch", 1000),
     )
 
 
