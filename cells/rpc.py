@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 import warnings
+from datetime import UTC, datetime
 from typing import Any
 
 # oslo.messaging pulls in oslo.service, which imports eventlet and warns about it;
@@ -154,6 +156,29 @@ def get_notifier(url: str, publisher_id: str, topic: str, retry: int | None = No
         TRANSPORTS.notification(url), publisher_id=publisher_id, driver="messaging",
         topics=[_notification_topic(url, topic)], serializer=ContextSerializer(), retry=retry,
     )
+
+
+class NotificationPublisher:
+    """Publishes notifications and, unlike oslo's Notifier, raises when one cannot be sent.
+
+    oslo's Notifier logs a failed send and returns, so its caller cannot keep
+    what was lost for later; this sends through the same transport call and in
+    the same message format (2.0) as its ``messaging`` driver, and lets the
+    failure through.
+    """
+
+    def __init__(self, url: str, publisher_id: str, topic: str, retry: int | None = None) -> None:
+        self._transport = TRANSPORTS.notification(url)
+        self._target = messaging.Target(topic=f"{_notification_topic(url, topic)}.info")
+        self.publisher_id = publisher_id
+        self.retry = retry
+
+    def info(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Send one ``info`` notification; raises MessageDeliveryFailure (or the driver's error)."""
+        message = {"message_id": str(uuid.uuid4()), "publisher_id": self.publisher_id,
+                   "event_type": event_type, "priority": "INFO", "payload": payload,
+                   "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")}
+        self._transport._send_notification(self._target, {}, message, version=2.0, retry=self.retry)
 
 
 def get_notification_listener(url: str, topic: str, endpoints: list[Any], pool: str | None = None,

@@ -118,3 +118,28 @@ def test_another_cells_broker_does_not_hear_the_samples(fake_broker, sink):
 def test_batch_size_must_be_positive(fake_broker):
     with pytest.raises(ValueError):
         SampleNotifier(fake_broker, "p", batch_size=0)
+
+
+# A RabbitMQ URL where nothing listens: every send fails at once (retry=0).
+_DOWN = "rabbit://guest:guest@127.0.0.1:1/"
+
+
+def test_batches_wait_while_the_broker_is_down_and_go_first_when_it_is_back(fake_broker, sink):
+    notifier = SampleNotifier(_DOWN, "cloud-compute.cell1", batch_size=2, retry=0)
+    assert notifier.send([{"id": "a"}, {"id": "b"}, {"id": "c"}]) == 0
+    assert notifier.send([{"id": "d"}]) == 0
+    assert notifier.pending == 4
+    # The broker is back (the same notifier, now reaching a broker that answers).
+    notifier._publisher = SampleNotifier(fake_broker, "cloud-compute.cell1")._publisher
+    assert notifier.send([{"id": "e"}]) == 4
+    received = sink.wait_for(4)
+    assert [s["id"] for _pub, _event, p in received for s in p["samples"]] == list("abcde")
+    assert notifier.pending == 0 and notifier.dropped == 0
+
+
+def test_the_backlog_is_bounded_and_drops_the_oldest():
+    notifier = SampleNotifier(_DOWN, "p", batch_size=2, backlog_samples=4, retry=0)
+    for n in range(4):
+        notifier.send([{"id": f"{n}a"}, {"id": f"{n}b"}])
+    assert notifier.pending == 4 and notifier.dropped == 4
+    assert [s["id"] for batch in notifier._backlog for s in batch] == ["2a", "2b", "3a", "3b"]
