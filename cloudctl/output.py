@@ -1,13 +1,15 @@
-"""Rendering of command results: aligned tables for people, JSON and YAML for scripts.
+"""Rendering of command results: aligned tables for people, JSON, YAML and CSV for scripts.
 
 A command returns a ``Listing`` (many rows) or a ``Record`` (one object).
 Tables show each column's ``header`` and its ``render``ed text; JSON and YAML
 carry the same rows as plain values under stable snake_case keys, so scripts
-never parse human formatting.
+never parse human formatting; CSV has those keys as its header line.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from typing import Any, TextIO
 
 import yaml
 
-FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "json", "yaml", "csv")
 
 
 @dataclass(frozen=True)
@@ -128,10 +130,35 @@ def _yaml_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def format_csv(result: Listing | Record) -> str:
+    """Return CSV: the machine keys as header, then one line per row (a record: one field per line)."""
+    machine = result.machine()
+    rows = machine if isinstance(machine, list) else [{"field": k, "value": v} for k, v in machine.items()]
+    if isinstance(result, Listing):
+        keys = list(result.machine_keys or [c.key for c in result.columns])
+    else:
+        keys = ["field", "value"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(keys)
+    for row in rows:
+        writer.writerow(["" if row.get(k) is None else _csv_cell(row.get(k)) for k in keys])
+    return out.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    """Numbers and strings as they are; containers as compact JSON (one cell each)."""
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return str(value)
+
+
 def render(result: Result, fmt: str) -> str:
-    """Return the text of a result in ``fmt`` (table, json or yaml); '' for no result."""
+    """Return the text of a result in ``fmt`` (table, json, yaml or csv); '' for no result."""
     if result is None:
         return ""
+    if fmt == "csv":
+        return format_csv(result)
     if fmt == "json":
         return json.dumps(result.machine(), indent=2, sort_keys=False, default=str) + "\n"
     if fmt == "yaml":

@@ -13,7 +13,8 @@ from cloudctl.commands import (
     role,
     server,
     token,
+    usage,
     user,
 )
 
-NOUNS = (server, flavor, image, cell, host, token, project, user, group, role, app_credential)
+NOUNS = (server, flavor, image, cell, host, token, project, user, group, role, app_credential, usage)
