@@ -1,4 +1,4 @@
-"""Schema of the API cell: flavors, the instance index and children's capacity.
+"""Schema of the API cell: flavors, the instance index, children's capacity and gathered usage.
 
 The instance index is a cache of the compute cells' truth, kept current by
 versioned updates flowing up and healed by periodic sync.
@@ -115,3 +115,55 @@ class ImagePrestage(ApiBase):
     # To the microsecond: a run of many hosts may take only seconds.
     started_at: Mapped[dt.datetime | None] = mapped_column(PRECISE_TIME, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(PRECISE_TIME, nullable=True)
+
+
+class UsageHourly(ApiBase):
+    """One instance's usage in one hour bucket, as its compute cell's collector rolled it up.
+
+    Gathered from every compute cell by the API cell's ``cloud-metering``; a later
+    ``revision`` of the same (cell, instance, hour) replaces the row, so replays and
+    reordered answers never move a figure backwards.
+    """
+
+    __tablename__ = "usage_hourly"
+    __table_args__ = (
+        sa.Index("ix_usage_hourly_hour", "hour"),
+        sa.Index("ix_usage_hourly_project_hour", "project_id", "hour"),
+    )
+
+    cell_path: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    # To the microsecond: a bucket shortened for tests or demos may start within a second.
+    hour: Mapped[dt.datetime] = mapped_column(PRECISE_TIME, primary_key=True)
+    # The bucket's start in seconds since the epoch: lets SQL pro-rate a bucket cut by a
+    # period's edge with plain arithmetic on both SQLite and MariaDB.
+    hour_epoch: Mapped[float] = mapped_column(sa.Double)
+    hour_seconds: Mapped[float] = mapped_column(sa.Double)
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    flavor_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    flavor_name: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    vcpus: Mapped[int] = mapped_column(sa.Integer, default=0)
+    ram_mb: Mapped[int] = mapped_column(sa.Integer, default=0)
+    disk_gb: Mapped[int] = mapped_column(sa.Integer, default=0)
+    host: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    hs06_per_core: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    seconds: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    vcpu_hours: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    hs06_hours: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    ram_gb_hours: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    disk_gb_hours: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    net_in_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    net_out_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    samples: Mapped[int] = mapped_column(sa.Integer, default=0)
+    revision: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class UsageCursor(ApiBase):
+    """The highest rollup revision received from a compute cell: where the next request starts."""
+
+    __tablename__ = "usage_cursors"
+
+    cell_path: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
