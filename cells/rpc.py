@@ -29,6 +29,9 @@ LOG = logging.getLogger(__name__)
 # What an RPC call may raise: no answer in time, or the server's method failed.
 MessagingTimeout = messaging.MessagingTimeout
 RemoteError = messaging.RemoteError
+# What a notification endpoint returns to have its messages delivered again (listeners built
+# with allow_requeue only): say, when it could not store them.
+REQUEUE = messaging.NotificationResult.REQUEUE
 
 # oslo.messaging logs every connection retry at ERROR with the URL; keep the noise at WARNING.
 logging.getLogger("oslo_messaging._drivers.impl_rabbit").setLevel(logging.WARNING)
@@ -183,16 +186,21 @@ class NotificationPublisher:
 
 def get_notification_listener(url: str, topic: str, endpoints: list[Any], pool: str | None = None,
                               batch_size: int | None = None,
-                              batch_timeout: float | None = None) -> messaging.MessageHandlingServer:
-    """Return a notification listener on ``topic``; batched when ``batch_size`` is given."""
+                              batch_timeout: float | None = None,
+                              allow_requeue: bool = False) -> messaging.MessageHandlingServer:
+    """Return a notification listener on ``topic``; batched when ``batch_size`` is given.
+
+    With ``allow_requeue`` an endpoint may return REQUEUE to have its messages redelivered.
+    """
     targets = [messaging.Target(topic=_notification_topic(url, topic))]
     transport = TRANSPORTS.notification(url)
     if batch_size:
         return messaging.get_batch_notification_listener(
             transport, targets, endpoints, pool=pool, batch_size=batch_size, batch_timeout=batch_timeout,
+            allow_requeue=allow_requeue,
         )
     return messaging.get_notification_listener(
-        transport, targets, endpoints, pool=pool,
+        transport, targets, endpoints, pool=pool, allow_requeue=allow_requeue,
     )
 
 

@@ -1,9 +1,10 @@
-"""Schema of a compute (or site) cell: services, compute nodes, instances.
+"""Schema of a compute (or site) cell: services, compute nodes, instances, metering.
 
 A compute cell's instance rows are the truth about its instances; every
 change bumps ``version`` and is sent up. Compute nodes carry usage counters
 that schedulers claim with a conditional UPDATE, so two schedulers never
-over-commit a host.
+over-commit a host. The metering tables hold the collector's raw samples,
+hourly rollups and the instance and host metadata it enriches them with.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from cells.db.types import NAME, UUID, ChildCapacityMixin, utcnow
+from cells.db.types import NAME, PRECISE_TIME, UUID, ChildCapacityMixin, utcnow
 
 
 class CellBase(DeclarativeBase):
@@ -97,3 +98,106 @@ class Instance(CellBase):
 
 class ChildCapacity(ChildCapacityMixin, CellBase):
     __tablename__ = "child_capacity"
+
+
+# --- metering (the cell's collector) -------------------------------------------------
+
+# Sample times are integer microseconds since the epoch: exact keys for deduplication, cheap to
+# compare, and the same on SQLite and MariaDB.
+SAMPLE_TIME = sa.BigInteger
+
+
+class MeteringSample(CellBase):
+    """One raw sample as the agents sent it, kept for ``metering.raw_retention``.
+
+    The natural key (resource, meter, time) is the primary key: a replayed or
+    duplicated sample is ignored on insert.
+    """
+
+    __tablename__ = "metering_samples"
+    __table_args__ = (
+        sa.Index("ix_metering_samples_instance", "instance_id", "name", "timestamp_us"),
+        sa.Index("ix_metering_samples_time", "timestamp_us"),
+    )
+
+    resource_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    timestamp_us: Mapped[int] = mapped_column(SAMPLE_TIME, primary_key=True, autoincrement=False)
+    instance_id: Mapped[str] = mapped_column(UUID)
+    volume: Mapped[float] = mapped_column(sa.Double)
+    unit: Mapped[str] = mapped_column(sa.String(16))
+    type: Mapped[str] = mapped_column(sa.String(16))
+    host: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    project_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    metadata_: Mapped[str | None] = mapped_column("metadata", sa.Text, nullable=True)
+
+
+class MeteringRollup(CellBase):
+    """An instance's usage in one bucket (an hour, unless shortened), recomputed from raw samples.
+
+    Every write takes the next ``metering_revision``, so the API cell pages by revision.
+    """
+
+    __tablename__ = "metering_rollups"
+    __table_args__ = (sa.Index("ix_metering_rollups_revision", "revision"),)
+
+    instance_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(PRECISE_TIME, primary_key=True)
+    hour_seconds: Mapped[float] = mapped_column(sa.Double)
+    project_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    flavor_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    flavor_name: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    vcpus: Mapped[int] = mapped_column(sa.Integer)
+    ram_mb: Mapped[int] = mapped_column(sa.Integer)
+    disk_gb: Mapped[int] = mapped_column(sa.Integer)
+    host: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    hs06_per_core: Mapped[float] = mapped_column(sa.Double)
+    seconds: Mapped[float] = mapped_column(sa.Double)
+    vcpu_hours: Mapped[float] = mapped_column(sa.Double)
+    hs06_hours: Mapped[float] = mapped_column(sa.Double)
+    ram_gb_hours: Mapped[float] = mapped_column(sa.Double)
+    disk_gb_hours: Mapped[float] = mapped_column(sa.Double)
+    net_in_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    net_out_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    samples: Mapped[int] = mapped_column(sa.Integer)
+    revision: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class MeteringInstance(CellBase):
+    """What the collector learnt of an instance from the cell-local API; outlives the instance."""
+
+    __tablename__ = "metering_instances"
+
+    instance_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    flavor_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    flavor_name: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    vcpus: Mapped[int] = mapped_column(sa.Integer, default=0)
+    ram_mb: Mapped[int] = mapped_column(sa.Integer, default=0)
+    disk_gb: Mapped[int] = mapped_column(sa.Integer, default=0)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(PRECISE_TIME, nullable=True)
+    host: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class MeteringHost(CellBase):
+    """A host's CPU performance as the cell-local API last showed it (kept if the host goes)."""
+
+    __tablename__ = "metering_hosts"
+
+    host: Mapped[str] = mapped_column(NAME, primary_key=True)
+    hs06_per_core: Mapped[float] = mapped_column(sa.Double)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class MeteringRevision(CellBase):
+    """One row: the last revision given to a rollup write; its row lock orders those writes."""
+
+    __tablename__ = "metering_revision"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(sa.BigInteger, default=0)

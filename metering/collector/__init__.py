@@ -1,1 +1,2 @@
-"""The compute cell's collector: consumes samples, enriches them from the cell-local API, stores raw samples and hourly rollups."""
+"""The compute cell's collector: consumes samples, enriches them from the cell-local API,
+stores raw samples and hourly rollups."""

@@ -78,8 +78,12 @@ class Pollster:
     Used by one polling thread; not thread-safe.
     """
 
-    def __init__(self, new_id: Callable[[], str] = lambda: str(uuid_mod.uuid4())) -> None:
+    def __init__(self, new_id: Callable[[], str] = lambda: str(uuid_mod.uuid4()),
+                 interval: float | None = None) -> None:
         self._new_id = new_id
+        # The poll period, sent with the ``vcpus`` and ``cpu`` samples: the collector counts each
+        # poll as covering at most that long before it (None: the collector's own setting).
+        self._interval = interval
         self._previous: dict[str, _Reading] = {}
 
     def samples(self, host: str, counters: Mapping[str, Any], owner: Owner) -> list[dict[str, Any]]:
@@ -97,12 +101,15 @@ class Pollster:
                         "user_id": owner.user_id, "host": host, "timestamp": stamp,
                         "metadata": metadata})
 
-        add("vcpus", GAUGE, "vcpu", vcpus, uuid, {})
+        timing = {} if self._interval is None else {"interval": self._interval}
+        add("vcpus", GAUGE, "vcpu", vcpus, uuid, dict(timing))
         add("memory", GAUGE, "MiB", counters["memory_available_kib"] / 1024, uuid, {})
         add("memory.usage", GAUGE, "MiB", counters["memory_used_kib"] / 1024, uuid, {})
         previous = self._previous.get(uuid)
         values: dict[tuple[str, str], int] = {}
         for name, unit, resource, value, metadata in _cumulative(counters):
+            if name == "cpu":
+                metadata = {**metadata, **timing}
             add(name, CUMULATIVE, unit, value, resource, metadata)
             values[(name, resource)] = value
             before = previous.values.get((name, resource)) if previous else None
