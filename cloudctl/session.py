@@ -180,7 +180,14 @@ class Session:
 
     def request(self, service: str, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send an authenticated request to ``service`` at ``path``; raises CloudApiError on 4xx/5xx."""
-        url = self.endpoint(service) + path
+        return self.request_url(method, self.endpoint(service) + path, **kwargs)
+
+    def root(self, service: str) -> str:
+        """Return the unversioned root URL of ``service`` (its endpoint without /v2.1, /v2 or /v3)."""
+        return re.sub(r"/v(2(\.1)?|3)/?$", "", self.endpoint(service).rstrip("/"))
+
+    def request_url(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send an authenticated request to an absolute ``url``; raises CloudApiError on 4xx/5xx."""
         headers = dict(kwargs.pop("headers", None) or {})
         for attempt in (1, 2):
             headers["X-Auth-Token"] = self._ensure_token()

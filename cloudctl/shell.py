@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from cloudctl.client import CloudApiError, CloudError
-from cloudctl.commands import NOUNS, identity_admin
+from cloudctl.commands import NOUNS, identity_admin, request_counts
 from cloudctl.commands.common import Context
 from cloudctl.output import FORMATS, emit
 
@@ -43,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     for noun in NOUNS:
         noun.register(sub, [common])
     sub.add_parser("up", help="start a cloud (embedded or from cell configs)", add_help=False)
-    # `admin identity ...` is parsed here; the other admin tasks go to the launcher (see main).
-    admin = sub.add_parser("admin", help="operator tasks (db-sync, bootstrap, identity rotate-keys|jwks)",
-                           add_help=False)
-    identity_admin.register(admin, [common])
+    # `admin identity|request-counts ...` are parsed here; the other admin tasks go to the launcher.
+    admin = sub.add_parser("admin", help="operator tasks (db-sync, bootstrap, identity rotate-keys|jwks, "
+                           "request-counts)", add_help=False)
+    request_counts.register(identity_admin.register(admin, [common]), [common])
     return parser
 
 
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 API error or failed wait, 2 usage error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     launcher = launcher_split(argv)
-    if launcher and not identity_admin.handles(*launcher):
+    if launcher and not (identity_admin.handles(*launcher) or request_counts.handles(*launcher)):
         return _launch(*launcher)
     parser = build_parser()
     try:

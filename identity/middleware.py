@@ -33,6 +33,7 @@ from identity import jws
 from identity.key_sources import JWKS_PATH, JwksKeySource, KeySource
 from identity.policy import Enforcer
 from identity.policy import enforcer as load_enforcer
+from identity.request_counts import REFUSED_KEY, RequestCounts, caller_of
 from identity.revocation_feed import RevocationCheck, RevocationFeed, default_feeds
 from identity.revocation_list import TokenFacts
 
@@ -43,6 +44,10 @@ MAX_TOKEN_BYTES = 8192
 CLOCK_LEEWAY = 10  # seconds of clock skew tolerated between cells
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 REVOKED = "The token has been revoked."
+COUNTS_PATH = "/request-counts"
+# The daemon serving each policy table: how a daemon names itself in its /request-counts answer.
+DAEMONS = {"compute": "cloud-api", "compute_cell": "cloud-api", "image": "cloud-images",
+           "identity": "cloud-identity"}
 
 
 # --- verification ----------------------------------------------------------------
@@ -263,13 +268,17 @@ class AuthMiddleware:
     Without an enforcer, paths in ``public_paths`` pass without a token: an
     entry matches exactly, or, if it ends with '/', as a prefix (except "/"
     itself, which matches only the root). Refusals are built by ``error_body``.
+
+    Every request is counted once it is answered, by caller (identity.request_counts);
+    GET /request-counts shows the counts to an admin of this cell's own identity.
+    ``daemon`` names the daemon there (default: the one serving the enforcer's table).
     """
 
     def __init__(self, app: Callable[..., Any], conf: CellConfig, *,
                  verifier: TokenVerifier | None = None, public_paths: tuple[str, ...] = (),
                  error_body: Callable[[int, str], dict[str, Any]] | None = None,
                  service: str | None = None, enforcer: Enforcer | str | None = None,
-                 url_map: Map | None = None) -> None:
+                 url_map: Map | None = None, daemon: str | None = None) -> None:
         self.app = app
         self.conf = conf
         self.verifier = verifier or TokenVerifier(conf, service=service)
@@ -280,11 +289,22 @@ class AuthMiddleware:
         self._challenge = f"Keystone{uri}"
         self.enforcer = load_enforcer(conf, enforcer) if isinstance(enforcer, str) else enforcer
         self.url_map = url_map
+        table = self.enforcer.service if self.enforcer is not None else ""
+        self.counts = RequestCounts(daemon or DAEMONS.get(table) or f"cloud-{service or 'unknown'}")
 
     def _is_public(self, path: str) -> bool:
         return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            return self._dispatch(environ, start_response)
+        finally:
+            # Once answered: by then a handler has named its caller, if it does (identity's login).
+            self.counts.count(caller_of(environ))
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if (get_path_info(environ) or "/") == COUNTS_PATH:
+            return self._request_counts(environ, start_response)
         if self.enforcer is not None:
             return self._enforce(self.enforcer, environ, start_response)
         if self._is_public(environ.get("PATH_INFO") or "/"):
@@ -299,9 +319,36 @@ class AuthMiddleware:
         token = environ.get("HTTP_X_AUTH_TOKEN")
         if not token:
             raise Unauthorized("The request you have made requires authentication.")
-        ctx = self.verifier.verify(token)
+        try:
+            ctx = self.verifier.verify(token)
+        except Unauthorized:
+            environ[REFUSED_KEY] = True
+            raise
         environ["cloud.context"] = ctx
         return ctx
+
+    def _request_counts(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """GET /request-counts: only for an admin whose token this cell's own identity issued."""
+        method = (environ.get("REQUEST_METHOD") or "GET").upper()
+        try:
+            ctx = self._verify(environ)
+        except Unauthorized as exc:
+            return self._refuse(start_response, exc.message)
+        if method not in ("GET", "HEAD"):
+            return self._answer(start_response, "405 Method Not Allowed", self.error_body(
+                405, f"{COUNTS_PATH} answers GET only."), [("Allow", "GET, HEAD")])
+        if not (ctx.is_admin and ctx.issuer == self.conf.path):
+            return self._forbid(start_response, f"GET {COUNTS_PATH}")
+        body = self._answer(start_response, "200 OK", self.counts.snapshot())
+        return [] if method == "HEAD" else body
+
+    @staticmethod
+    def _answer(start_response: Callable[..., Any], status: str, document: dict[str, Any],
+                headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+        body = json.dumps(document).encode("utf-8")
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                *(headers or [])])
+        return [body]
 
     def _enforce(self, enforcer: Enforcer, environ: dict[str, Any],
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -338,14 +385,8 @@ class AuthMiddleware:
 
     def _forbid(self, start_response: Callable[..., Any], rule: str) -> list[bytes]:
         message = f"Policy doesn't allow {rule} to be performed."
-        body = json.dumps(self.error_body(403, message)).encode("utf-8")
-        start_response("403 Forbidden", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(body)))])
-        return [body]
+        return self._answer(start_response, "403 Forbidden", self.error_body(403, message))
 
     def _refuse(self, start_response: Callable[..., Any], message: str) -> list[bytes]:
-        body = json.dumps(self.error_body(401, message)).encode("utf-8")
-        start_response("401 Unauthorized", [("Content-Type", "application/json"),
-                                            ("Content-Length", str(len(body))),
-                                            ("WWW-Authenticate", self._challenge)])
-        return [body]
+        return self._answer(start_response, "401 Unauthorized", self.error_body(401, message),
+                            [("WWW-Authenticate", self._challenge)])

@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from cloudctl.client import CloudError
-from cloudctl.commands.common import Context, positive_int
+from cloudctl.commands.common import Context, SubParsers, positive_int
 from cloudctl.identity_client import fetch_jwks, jwks_url
 from cloudctl.output import Column, Listing, Result
 
@@ -145,9 +145,9 @@ def do_jwks(ctx: Context, args: argparse.Namespace) -> Result:
     return Listing(JWKS_COLUMNS, rows, machine_keys=JWKS_KEYS)
 
 
-def register(admin: argparse.ArgumentParser, common: list[argparse.ArgumentParser]) -> None:
-    """Add ``identity rotate-keys`` and ``identity jwks`` below the ``admin`` parser."""
-    nouns = admin.add_subparsers(dest="admin_noun", required=True, metavar="identity")
+def register(admin: argparse.ArgumentParser, common: list[argparse.ArgumentParser]) -> SubParsers:
+    """Add ``identity rotate-keys`` and ``identity jwks`` below the ``admin`` parser; returns its tasks."""
+    nouns = admin.add_subparsers(dest="admin_noun", required=True, metavar="TASK")
     noun = nouns.add_parser("identity", help="identity signing keys").add_subparsers(
         dest="verb", required=True, metavar="VERB")
     p = noun.add_parser("rotate-keys", parents=common,
@@ -164,4 +164,4 @@ def register(admin: argparse.ArgumentParser, common: list[argparse.ArgumentParse
     p.add_argument("--url", action="append", metavar="URL",
                    help="an identity endpoint, /v3 or JWKS URL (repeatable)")
     p.set_defaults(func=do_jwks)
-
+    return nouns

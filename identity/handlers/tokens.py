@@ -11,6 +11,7 @@ import flask
 from cells.context import RequestContext
 from cells.exception import BadRequest, Forbidden, NotFound, Unauthorized
 from identity import methods, revocation, tokens
+from identity.request_counts import CALLER_KEY, login_caller
 from identity.schemas import validate
 from identity.schemas.tokens import AUTH
 from identity.service import IdentityService, caller, current
@@ -47,11 +48,16 @@ def issue() -> tuple[flask.Response, int, dict[str, str]]:
     if body is None:
         raise BadRequest("The request body is not valid JSON.")
     validate(AUTH, body)
+    # Logins are counted for the user the body names, whether or not they succeed (request counts).
+    flask.request.environ[CALLER_KEY] = login_caller(service.conf.path, body["auth"])
     # Issued as of now, before anything is read: a revocation recorded while we check the password
     # or read the roles (say, the password changed meanwhile) must catch the token.
     started = time.time()
     subject = methods.authenticate(service, body["auth"])
     issued = tokens.issue(service.conf, service.keys, subject, now=started)
+    flask.request.environ[CALLER_KEY] = {"issuer": service.conf.path, "user_id": subject.user_id,
+                                         "user_name": subject.user_name,
+                                         "project_id": subject.project.id if subject.project else None}
     LOG.info("issued token for user %s project %s by %s audit_id %s", subject.user_id,
              subject.project.id if subject.project else "-", "+".join(subject.methods),
              issued.claims["audit_ids"][0])
