@@ -19,7 +19,7 @@ from flask import Flask, Response, request
 from api import cell_local, deps, errors, microversion, policy
 from api.deps import URL_PROJECT_KEY, Services
 from api.flavor_cache import FlavorCache
-from api.handlers import cells, flavors, hypervisors, prestages, servers, versions
+from api.handlers import accounting, cells, flavors, hypervisors, prestages, servers, usage, versions
 from api.image_lookup import CachedImageLookup, HttpImageLookup, ImageLookupFn
 from api.snapshot_images import HttpSnapshotImages, SnapshotImages
 from api.views.links import VERSION_PREFIX
@@ -156,7 +156,7 @@ def create_app(conf: CellConfig, db: Database | None = None, verifier: TokenVeri
         conf=conf, db=db, flavors=FlavorCache(db), image_lookup=image_lookup,
         scheduler_api=scheduler_api, cells_api=cells_api, snapshot_images=snapshot_images)
     errors.register(app)
-    for module in (versions, flavors, servers, hypervisors, cells, prestages):
+    for module in (versions, flavors, servers, hypervisors, cells, prestages, usage, accounting):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)

@@ -173,6 +173,7 @@ def cloud(tmp_path_factory) -> Cloud:
     assert created.status_code == 201, created.json
     found.params = {"server_id": server, "flavor_id": "1", "hypervisor_id": "top!cell1@host-001",
                     "image_id": created.json["id"], "user_id": made["alice"], "project_id": made["alpha"],
+                    "tenant_id": made["alpha"],
                     "domain_id": "default", "group_id": made["group"], "role_id": ids["roles"]["member"],
                     "application_credential_id": uuid.uuid4().hex}
     db.dispose()
@@ -287,6 +288,7 @@ def test_member_of_b_never_sees_project_a(matrix, cloud):
                          ("POST", "/v2.1/servers/<server_id>/action")):
         assert _status(matrix, "compute", method, rule, "member_b") in (400, 404), rule
     assert _status(matrix, "compute", "GET", "/v2.1/servers/<server_id>", "member_b") == 404
+    assert _status(matrix, "compute", "GET", "/v2.1/os-simple-tenant-usage/<tenant_id>", "member_b") == 403
     for method, rule in (("GET", "/v2/images/<image_id>"), ("GET", "/v2/images/<image_id>/file"),
                          ("DELETE", "/v2/images/<image_id>")):
         assert _status(matrix, "image", method, rule, "member_b") == 404, rule
