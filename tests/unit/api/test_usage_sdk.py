@@ -1,0 +1,106 @@
+"""openstacksdk's usage calls, and ``openstack usage list/show`` themselves, against a running cloud-api."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import openstack
+import pytest
+import requests
+
+from api.app import create_app
+from cells.config import Endpoint
+from cells.service import WsgiServer
+from tests.unit.api.conftest import ADMIN_PROJECT, PROJECT_A, PROJECT_B, token
+from tests.unit.api.usage_data import GRAND, WEB, seed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def running(conf, db, verifier, images, recorders):
+    seed(db)
+    port = free_port()
+    conf = dataclasses.replace(conf, api=Endpoint("127.0.0.1", port, f"http://127.0.0.1:{port}", 4))
+    server = WsgiServer("cloud-api", create_app(conf, db, verifier=verifier, image_lookup=images), conf.api)
+    server.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def connect(url: str, project: str, roles: tuple[str, ...]) -> openstack.connection.Connection:
+    return openstack.connect(auth_type="admin_token", compute_api_version="2",
+                             auth={"endpoint": f"{url}/v2.1", "token": token(project, roles)})
+
+
+# The dates the CLI sends: midnight of its --start and --end days, as naive ISO times.
+START, END = dt.datetime(2026, 10, 31), dt.datetime(2026, 11, 2)
+
+
+def test_usages_as_the_cli_lists_them(running):
+    compute = connect(running, ADMIN_PROJECT, ("admin", "member")).compute
+    usages = list(compute.usages(start=START, end=END, detailed=True))
+    assert [u.project_id for u in usages] == [PROJECT_A, PROJECT_B, GRAND]
+    a = usages[0]
+    assert a.total_vcpus_usage == pytest.approx(2.0) and a.total_memory_mb_usage == pytest.approx(1024.0)
+    assert a.total_local_gb_usage == pytest.approx(2.0) and len(a.server_usages) == 1
+    assert a.server_usages[0].instance_id == WEB and a.server_usages[0].name == "web"
+
+
+def test_usages_follow_the_next_links(running):
+    compute = connect(running, ADMIN_PROJECT, ("admin", "member")).compute
+    usages = list(compute.usages(start=START, end=END, detailed=True, limit=1))
+    assert [u.project_id for u in usages] == [PROJECT_A, PROJECT_B, GRAND]
+
+
+def test_usage_of_ones_own_project(running):
+    compute = connect(running, PROJECT_A, ("reader",)).compute
+    usage = compute.get_usage(PROJECT_A, start=START, end=END)
+    assert usage.project_id == PROJECT_A and usage.total_hours == pytest.approx(2.0)
+    assert [s.instance_id for s in usage.server_usages] == [WEB]
+    empty = connect(running, PROJECT_B, ("member",)).compute.get_usage(PROJECT_B, start=END,
+                                                                      end=END + dt.timedelta(days=1))
+    assert empty.total_vcpus_usage == 0 and empty.server_usages == []
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        compute.get_usage(PROJECT_B, start=START, end=END)
+
+
+def openstack_cli(url: str, auth_token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [os.path.join(os.path.dirname(sys.executable), "openstack"), "--os-auth-type", "admin_token",
+               "--os-endpoint", f"{url}/v2.1", "--os-token", auth_token, *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_openstack_usage_list_and_show(running):
+    admin = token(ADMIN_PROJECT, ("admin", "member"))
+    listed = openstack_cli(running, admin, "usage", "list", "--start", "2026-10-31", "--end", "2026-11-02",
+                           "-f", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["Project"]: row for row in json.loads(listed.stdout)}
+    assert set(rows) == {PROJECT_A, PROJECT_B, GRAND}
+    assert rows[PROJECT_A]["CPU Hours"] == pytest.approx(2.0) and rows[PROJECT_A]["Servers"] == 1
+    shown = openstack_cli(running, admin, "usage", "show", "--project", PROJECT_A, "--start", "2026-10-31",
+                          "--end", "2026-11-02", "-f", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["RAM MB-Hours"] == pytest.approx(1024.0)
