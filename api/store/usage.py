@@ -64,7 +64,7 @@ class InstanceUsage:
     """One instance's usage in a period, and the latest shape the rollups gave it."""
 
     instance_id: str
-    project_id: str
+    project_id: str | None
     hours: float
     vcpu_hours: float
     memory_mb_hours: float

@@ -139,7 +139,8 @@ class UsageHourly(ApiBase):
     # period's edge with plain arithmetic on both SQLite and MariaDB.
     hour_epoch: Mapped[float] = mapped_column(sa.Double)
     hour_seconds: Mapped[float] = mapped_column(sa.Double)
-    project_id: Mapped[str] = mapped_column(sa.String(64))
+    # None while the collector has not yet learnt the instance's owner; a later revision tells.
+    project_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     user_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     flavor_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
     flavor_name: Mapped[str | None] = mapped_column(NAME, nullable=True)

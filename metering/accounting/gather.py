@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import sqlalchemy as sa
 
@@ -25,10 +25,10 @@ from cells.db.api_models import ChildCapacity
 from cells.db.engine import Database
 from cells.rpcapi import CellsAPI
 from metering.accounting import store
+from metering.rpcapi import CollectorAPI
 
 LOG = logging.getLogger(__name__)
 
-COLLECTOR_TOPIC = "metering-collector"
 CAPACITY = cast(sa.Table, ChildCapacity.__table__)
 # Bounded reconnection attempts: a round must not hang on a broker that is down.
 SEND_RETRIES = 3
@@ -39,13 +39,11 @@ Send = Callable[[str, int], None]
 
 def routed_sender(conf: CellConfig) -> Send:
     """Return a Send that routes ``send_rollups`` to a cell's collector through the cells daemons."""
-    cells_api = CellsAPI(conf.broker_url, retry=SEND_RETRIES)
+    collectors = CollectorAPI(conf.broker_url, CellsAPI(conf.broker_url, retry=SEND_RETRIES))
     ctxt = RequestContext.admin(conf.path)
 
     def send(cell_path: str, since: int) -> None:
-        args: dict[str, Any] = {"since": since, "limit": conf.metering_gather_batch,
-                                "reply_to": conf.path}
-        cells_api.route(ctxt, cell_path, COLLECTOR_TOPIC, "send_rollups", args)
+        collectors.send_rollups_to(ctxt, cell_path, since, conf.metering_gather_batch, conf.path)
 
     return send
 

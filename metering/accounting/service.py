@@ -18,12 +18,13 @@ from cells.context import RequestContext
 from cells.db.engine import DATABASES, Database
 from cells.exception import ConfigError
 from cells.service import Component, PeriodicTask, RpcServer
+from metering import rpcapi
 from metering.accounting import store
 from metering.accounting.gather import Gatherer
 
 LOG = logging.getLogger(__name__)
 
-TOPIC = "metering-accounting"
+TOPIC = rpcapi.ACCOUNTING_TOPIC
 VERSION = "1.0"
 
 

@@ -32,7 +32,8 @@ _TEXT = ("project_id", "user_id", "flavor_id", "flavor_name", "host")
 _INT = ("vcpus", "ram_mb", "disk_gb", "net_in_bytes", "net_out_bytes", "samples")
 _FLOAT = ("hour_seconds", "hs06_per_core", "seconds", "vcpu_hours", "hs06_hours", "ram_gb_hours",
           "disk_gb_hours")
-_OPTIONAL_TEXT = frozenset({"user_id", "flavor_id", "flavor_name", "host"})
+# Unknown until the collector has read the instance's metadata (a later revision brings it).
+_OPTIONAL_TEXT = frozenset({"project_id", "user_id", "flavor_id", "flavor_name", "host"})
 # Two answers inserting the same new row at once: the loser re-reads and tries again.
 _INSERT_RACES = 3
 
@@ -72,8 +73,8 @@ def to_row(cell_path: str, rollup: Mapping[str, Any]) -> dict[str, Any]:
         row[key] = int(rollup.get(key) or 0)
     for key in _FLOAT:
         row[key] = float(rollup.get(key) or 0.0)
-    if not row["instance_id"] or not row["project_id"] or row["hour_seconds"] <= 0:
-        raise ValueError("instance_id, project_id and a positive hour_seconds are required")
+    if not row["instance_id"] or row["hour_seconds"] <= 0:
+        raise ValueError("an instance_id and a positive hour_seconds are required")
     return row
 
 

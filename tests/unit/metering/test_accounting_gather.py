@@ -3,6 +3,7 @@ whole exchange through real cells daemons (top > site > compute) on in-process b
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
@@ -189,7 +190,9 @@ def wait_for(predicate, timeout: float = 15.0):
     raise AssertionError("condition not met in time")
 
 
-def test_gather_through_a_site_cell_end_to_end(tmp_path):
+@pytest.fixture
+def cell_tree(tmp_path):
+    """Configurations of top (API) > site > leaf (compute) on fresh in-process brokers, migrated."""
     tag = uuid.uuid4().hex[:8]
     urls = {n: f"fake:///{n}-{tag}" for n in ("top", "site", "leaf")}
     dbs = {n: f"sqlite:///{tmp_path}/{n}.db" for n in ("top", "site", "leaf")}
@@ -210,21 +213,61 @@ def test_gather_through_a_site_cell_end_to_end(tmp_path):
     }
     for conf in confs.values():
         migrate.upgrade(conf.database_url, conf.type)
-    top_db = DATABASES.get(dbs["top"])
-    add_cell(top_db, "top!site!leaf")
-    collector = CollectorEndpoint(urls["leaf"], "top!site!leaf", FakeCollector(8))
-    collector_server = rpc.get_server(urls["leaf"], "metering-collector", "leaf-collector", [collector])
-    components: list[Any] = [service.RpcServer("collector", collector_server)]
+    add_cell(DATABASES.get(dbs["top"]), "top!site!leaf")
+    return confs
+
+
+def run_tree(confs: dict[str, Any], collector: Any) -> list[Any]:
+    """Start the cells daemons, the accounting and ``collector`` on the leaf's metering-collector topic."""
+    leaf = confs["leaf"].broker_url
+    components: list[Any] = [service.RpcServer(
+        "collector", rpc.get_server(leaf, "metering-collector", "leaf-collector", [collector]))]
     for conf in confs.values():
         components += cells_cmd.build(conf)
     components += accounting_service.build(confs["top"])
-    started = service.start_all(components)
+    return service.start_all(components)
+
+
+def usage_count(db) -> int:
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(UsageHourly.__table__)).scalar_one()
+
+
+def test_gather_through_a_site_cell_end_to_end(cell_tree):
+    top_db = DATABASES.get(cell_tree["top"].database_url)
+    collector = CollectorEndpoint(cell_tree["leaf"].broker_url, "top!site!leaf", FakeCollector(8))
+    started = run_tree(cell_tree, collector)
     try:
         assert wait_for(lambda: store.cursor(top_db, "top!site!leaf") == 8)
-        with top_db.engine.connect() as conn:
-            count = conn.execute(sa.select(sa.func.count()).select_from(UsageHourly.__table__)).scalar()
-        assert count == 8
+        assert usage_count(top_db) == 8
         # Batches of 3, each following the answer of the one before: 0, 3, 6.
         assert collector.requests[:3] == [0, 3, 6]
+    finally:
+        service.stop_all(started)
+
+
+def test_gather_from_the_real_collector(cell_tree):
+    """The compute cell's own collector endpoint, answering from its rollups table."""
+    from metering.collector.gathering import GatheringEndpoint
+    from metering.collector.store import VALUE_COLUMNS, SampleStore
+
+    leaf_db = DATABASES.get(cell_tree["leaf"].database_url)
+    samples = SampleStore(leaf_db)
+    hours = [dt.datetime(2026, 11, 20, h) for h in range(4)]
+    made = {}
+    for instance in (str(uuid.uuid4()), str(uuid.uuid4())):
+        for hour in hours:
+            values = rollup(0, instance)
+            made[(instance, hour)] = {c: values[c] for c in VALUE_COLUMNS}
+    assert samples.write_rollups(made) == 8
+    top_db = DATABASES.get(cell_tree["top"].database_url)
+    started = run_tree(cell_tree, GatheringEndpoint(cell_tree["leaf"], samples))
+    try:
+        assert wait_for(lambda: store.cursor(top_db, "top!site!leaf") == 8)
+        assert usage_count(top_db) == 8
+        with top_db.engine.connect() as conn:
+            got = conn.execute(sa.select(UsageHourly.__table__)).all()
+        assert {(r.instance_id, r.hour) for r in got} == set(made)
+        assert all(r.vcpu_hours == 1.0 and r.project_id == "p1" for r in got)
     finally:
         service.stop_all(started)

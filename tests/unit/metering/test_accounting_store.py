@@ -94,10 +94,18 @@ def test_cells_have_their_own_rows_and_cursors(db):
 
 def test_malformed_rollups_are_skipped_and_still_move_the_cursor(db):
     bad = rollup(6)
-    del bad["project_id"]
-    stored = store.store_rollups(db, CELL, [rollup(2), bad, rollup(3, hour="not a time"), "junk"])
-    assert (stored.written, stored.ignored, stored.cursor) == (1, 3, 6)
+    del bad["instance_id"]
+    stored = store.store_rollups(db, CELL, [rollup(2), bad, rollup(3, hour="not a time"), "junk",
+                                            rollup(5, instance=str(uuid.uuid4()), hour_seconds=0)])
+    assert (stored.written, stored.ignored, stored.cursor) == (1, 4, 6)
     assert len(rows(db)) == 1
+
+
+def test_an_owner_not_yet_known_is_kept_and_filled_in_later(db):
+    store.store_rollups(db, CELL, [rollup(2, project_id=None, flavor_name=None)])
+    assert rows(db)[0]["project_id"] is None
+    store.store_rollups(db, CELL, [rollup(3)])
+    assert rows(db)[0]["project_id"] == "p1"
 
 
 def test_empty_answer_keeps_the_cursor(db):

@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('hour', PRECISE_TIME, nullable=False),
     sa.Column('hour_epoch', sa.Double(), nullable=False),
     sa.Column('hour_seconds', sa.Double(), nullable=False),
-    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('user_id', sa.String(length=64), nullable=True),
     sa.Column('flavor_id', sa.String(length=255), nullable=True),
     sa.Column('flavor_name', sa.String(length=255), nullable=True),
