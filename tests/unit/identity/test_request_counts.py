@@ -179,3 +179,36 @@ def test_identity_logins_are_attributed_to_the_user_named(app, client, ids):
     assert all(c["issuer"] == "top" for c in document["callers"])
     assert (document["anonymous"], document["refused"]) == (1, 1)
     assert DEMO_PASSWORD not in str(document)
+
+
+class _Sink:
+    """The scheduler and cells RPC clients: every cast is accepted and forgotten."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def test_compute_and_image_apps_serve_their_own_counts(conf, db, verifier, tmp_path):
+    from api.app import create_app as create_compute
+    from images.app import create_app as create_image
+    from images.store.filesystem import FilesystemStore
+
+    compute = create_compute(conf, db, verifier=verifier, scheduler_api=_Sink(), cells_api=_Sink(),
+                             image_lookup=lambda *args: {}).test_client()
+    store = FilesystemStore(str(tmp_path / "store"))
+    image = create_image(conf, db, verifier=verifier, store=store).test_client()
+    member, root = mint(roles=["member"]), mint(sub="root-id", name="root", roles=["admin"])
+    assert compute.get("/v2.1/flavors", headers={"X-Auth-Token": member}).status_code == 200
+    assert image.get("/v2/images", headers={"X-Auth-Token": member}).status_code == 200
+    assert image.get("/v2/images", headers={"X-Auth-Token": "junk"}).status_code == 401
+    # Each refusal in its service's own error format.
+    refused = compute.get("/request-counts", headers={"X-Auth-Token": member})
+    assert refused.status_code == 403 and refused.json["forbidden"]["message"].startswith("Policy doesn't")
+    refused = image.get("/request-counts", headers={"X-Auth-Token": member})
+    assert refused.status_code == 403 and refused.json["message"].startswith("Policy doesn't")
+    # Not below the versioned prefix: there it is a path like any other.
+    assert compute.get("/v2.1/request-counts", headers={"X-Auth-Token": root}).status_code == 404
+    for client, daemon, refusals in ((compute, "cloud-api", 0), (image, "cloud-images", 1)):
+        document = client.get("/request-counts", headers={"X-Auth-Token": root}).json
+        assert document["service"] == daemon and document["refused"] == refusals
+        assert by_user(document)["u1"] == 2  # its request, then the refused look at the counts
