@@ -48,8 +48,9 @@ def _usages(project_id: str | None, detailed: bool, start: dt.datetime,
             stop: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     limit, marker = _page()
     db = deps.services().db
-    usages = store.instance_usages(db, store.Window(start, stop), project_id, marker, limit) if limit \
-        else []
+    # A period starting in the future is cut to nothing by the cap at now.
+    usages = store.instance_usages(db, store.Window(start, stop), project_id, marker, limit) \
+        if limit and start < stop else []
     index = store.index_rows(db, [u.instance_id for u in usages]) if detailed else {}
     docs = views.tenant_usages(usages, index, start, stop, detailed, utcnow())
     if not limit or len(usages) < limit:

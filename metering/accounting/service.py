@@ -52,7 +52,10 @@ class AccountingEndpoint:
         stored = store.store_rollups(self.db, cell_path, rollups)
         LOG.debug("%s: %d rollups written, %d ignored, cursor %d", cell_path, stored.written,
                   stored.ignored, stored.cursor)
-        self.gatherer.answered(cell_path, bool(more), stored.cursor > before)
+        try:
+            self.gatherer.answered(cell_path, bool(more), stored.cursor > before)
+        except Exception:  # noqa: BLE001 - the answer is stored; the next round asks again
+            LOG.exception("asking %s for its next rollups failed", cell_path)
 
 
 def server_name(conf: CellConfig) -> str:
