@@ -45,6 +45,11 @@ class Topology:
     transition_timeout: float = 600.0
     # With a site, the compute cells hang below one site cell (top!site1!cellN).
     site: bool = False
+    # Metering: the agents' poll interval and the rollup bucket length, in seconds (None: the
+    # defaults, 300 and 3600). A short bucket also shortens the collectors' and the accounting's
+    # periods, so tests and demos see usage within seconds.
+    metering_interval: float | None = None
+    metering_hour: float | None = None
 
     @property
     def cells(self) -> list[CellPlan]:
@@ -133,6 +138,8 @@ class Topology:
             "cells": {"capacity_interval": 2 if not self.deployed else 5,
                       "transition_timeout": self.transition_timeout},
         }
+        if self.metering():
+            doc["metering"] = self.metering()
         if self.deployed:
             doc["logging"]["file"] = os.path.abspath(
                 os.path.join(self.state_dir, "logs", f"{cell.name}.log"))
@@ -180,7 +187,20 @@ class Topology:
         if self.deployed:
             doc["logging"]["file"] = os.path.abspath(
                 os.path.join(self.state_dir, "logs", f"{cell.name}.log"))
+        if self.metering():
+            doc["metering"] = self.metering()
         return doc
+
+    def metering(self) -> dict[str, Any]:
+        """The ``metering`` section every cell gets (empty: the defaults)."""
+        section: dict[str, Any] = {}
+        if self.metering_interval is not None:
+            section["poll_interval"] = self.metering_interval
+        if self.metering_hour is not None:
+            quick = min(5.0, self.metering_hour / 2)
+            section.update(hour_seconds=self.metering_hour, rollup_interval=quick,
+                           metadata_refresh=quick, gather_interval=quick)
+        return section
 
     def clouds_yaml(self, admin_password: str, demo_password: str) -> dict[str, Any]:
         """Return clouds.yaml with an admin cloud and a member (demo project) cloud."""

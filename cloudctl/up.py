@@ -248,6 +248,7 @@ def _daemon_builders(cell_type: str) -> list[tuple[str, Any]]:
     from compute_agent import cmd as compute_cmd
     from identity import cmd as identity_cmd
     from images import cmd as images_cmd
+    from metering import cmd as metering_cmd
     from scheduler import cmd as scheduler_cmd
 
     if cell_type == "site":
@@ -260,6 +261,8 @@ def _daemon_builders(cell_type: str) -> list[tuple[str, Any]]:
         builders.append(("cloud-compute", compute_cmd.build))
     # The API cell's Compute API for users; a compute cell's read-only one for its service accounts.
     builders.append(("cloud-api", api_cmd.build))
+    # Compute cells' collectors read the cell-local API; the API cell's accounting gathers them.
+    builders.append(("cloud-metering", metering_cmd.build))
     return builders
 
 
@@ -420,7 +423,29 @@ def up_parser() -> argparse.ArgumentParser:
     parser.add_argument("--virt-type", choices=["kvm", "qemu"], default="kvm")
     parser.add_argument("--transition-timeout", type=float, default=600.0,
                         help="seconds before a BUILD/DELETING/REBOOTING is resolved with a fault")
+    parser.add_argument("--metering-interval", type=_positive, default=None, metavar="SECONDS",
+                        help="how often the agents sample their guests (default 300)")
+    parser.add_argument("--metering-hour", type=_hour, default=None, metavar="SECONDS",
+                        help="length of a metering hour, for tests and demos (default 3600; "
+                             "also shortens the collectors' and accounting's periods)")
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text[:32]!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text[:32]!r}")
+    return value
+
+
+def _hour(text: str) -> float:
+    value = _positive(text)
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected 1 to 3600 seconds, got {text[:32]!r}")
+    return value
 
 
 def topology_from_args(args: argparse.Namespace) -> Topology:
@@ -429,7 +454,8 @@ def topology_from_args(args: argparse.Namespace) -> Topology:
                     hosts_per_cell=args.hosts_per_cell, port_offset=args.port_offset,
                     deployed=args.deployed, db_url=args.db_url, rabbit_url=args.rabbit_url,
                     prefix=args.prefix, libvirt_uri=args.libvirt_uri, virt_type=args.virt_type,
-                    transition_timeout=args.transition_timeout, site=args.site)
+                    transition_timeout=args.transition_timeout, site=args.site,
+                    metering_interval=args.metering_interval, metering_hour=args.metering_hour)
 
 
 def main_up(argv: list[str]) -> int:

@@ -38,6 +38,7 @@ from compute_agent.virt.driver import ComputeDriver, HypervisorError
 from compute_agent.virt.libvirt import factory
 from compute_agent.workqueue import WorkQueue
 from metering.pollsters.notifier import SampleNotifier
+from metering.pollsters.samples import Pollster
 
 LOG = logging.getLogger(__name__)
 
@@ -182,7 +183,8 @@ class AgentGroup:
         self.agents = {name: HostAgent(conf, db, name, self.images, self.sender, self.queue, peers)
                        for name in hosts}
         self.usage = UsagePoller(db, self.drivers, SampleNotifier(
-            conf.broker_url, f"cloud-compute.{conf.name}", conf.metering_batch_size))
+            conf.broker_url, f"cloud-compute.{conf.name}", conf.metering_batch_size),
+            Pollster(interval=conf.metering_poll_interval))
         self._tasks = [
             PeriodicTask("compute-heartbeat", conf.heartbeat_interval, self.heartbeat),
             PeriodicTask("compute-resync", resync_interval, self.resync),

@@ -109,6 +109,8 @@ class Roller:
         points = self.store.window(sorted(chunk), lo, hi)
         hs06 = self._hosts()
         rows: dict[tuple[str, dt.datetime], dict[str, Any]] = {}
+        # Buckets without usage now: written (as zeros) only over a row stored earlier.
+        emptied: dict[tuple[str, dt.datetime], dict[str, Any]] = {}
         incomplete: dict[str, set[int]] = {}
         for instance_id, buckets in chunk.items():
             info = self._instance(instance_id)
@@ -116,12 +118,14 @@ class Roller:
             for k in buckets:
                 row = computed.get(k)
                 if row is None:
+                    emptied[(instance_id, rollup.bucket_start(k, hour))] = rollup.empty(
+                        k, info, self.settings).values
                     continue
                 result.pairs += 1
                 rows[(instance_id, rollup.bucket_start(k, hour))] = row.values
                 if info is None or row.missing_hosts:
                     incomplete.setdefault(instance_id, set()).add(k)
-        result.changed += self.store.write_rollups(rows)
+        result.changed += self.store.write_rollups(rows, emptied)
         if incomplete:
             result.incomplete += sum(len(ks) for ks in incomplete.values())
             with self._incomplete_lock:

@@ -251,6 +251,11 @@ def _row(k: int, b: _Bucket, info: InstanceInfo | None, hs06: Mapping[str, float
     return Rollup(k, values, missing)
 
 
+def empty(bucket: int, info: InstanceInfo | None, settings: Settings) -> Rollup:
+    """A bucket the samples no longer reach (say, a launch time learnt later): no usage."""
+    return _row(bucket, _Bucket(), info, {}, settings)
+
+
 def bucket_start(k: int, hour_us: int) -> dt.datetime:
     """Bucket ``k``'s start as a naive UTC datetime (as DATETIME columns store it)."""
     return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=k * hour_us)

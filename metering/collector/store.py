@@ -156,20 +156,24 @@ class SampleStore:
 
     # --- rollups -------------------------------------------------------------------
 
-    def write_rollups(self, rows: Mapping[tuple[str, dt.datetime], dict[str, Any]]) -> int:
+    def write_rollups(self, rows: Mapping[tuple[str, dt.datetime], dict[str, Any]],
+                      emptied: Mapping[tuple[str, dt.datetime], dict[str, Any]] | None = None) -> int:
         """Store recomputed rollups keyed by (instance, bucket start); returns how many changed.
 
         Unchanged rows keep their revision; changed and new ones take the next revisions.
+        ``emptied`` rows (no usage left) replace stored rows only; none is created for them.
         """
-        if not rows:
+        emptied = emptied or {}
+        if not rows and not emptied:
             return 0
 
         def run(session: Session) -> int:
             # Lock the counter first: concurrent writers commit in revision order.
             session.execute(sa.update(REVISION).where(REVISION.c.id == 1)
                             .values(value=REVISION.c.value))
-            existing = _existing(session, list(rows))
-            changed = [(key, values) for key, values in sorted(rows.items())
+            existing = _existing(session, [*rows, *emptied])
+            wanted = {**{k: v for k, v in emptied.items() if k in existing}, **rows}
+            changed = [(key, values) for key, values in sorted(wanted.items())
                        if existing.get(key) != tuple(values[c] for c in VALUE_COLUMNS)]
             if not changed:
                 return 0

@@ -143,3 +143,11 @@ def test_the_backlog_is_bounded_and_drops_the_oldest():
         notifier.send([{"id": f"{n}a"}, {"id": f"{n}b"}])
     assert notifier.pending == 4 and notifier.dropped == 4
     assert [s["id"] for batch in notifier._backlog for s in batch] == ["2a", "2b", "3a", "3b"]
+
+
+def test_the_poll_interval_travels_with_the_vcpus_and_cpu_samples():
+    found = by_name(Pollster(interval=60.0).samples("hv1", counters(1000.0, 10.0), OWNER))
+    assert found["vcpus"]["metadata"] == {"interval": 60.0}
+    assert found["cpu"]["metadata"] == {"vcpus": 2, "interval": 60.0}
+    assert found["memory"]["metadata"] == {}
+    assert by_name(Pollster().samples("hv1", counters(1000.0, 10.0), OWNER))["vcpus"]["metadata"] == {}
