@@ -146,5 +146,5 @@ def human_bytes(value: float | None) -> str:
 
 
 def hours(value: float | None) -> str:
-    """Return hours with one decimal and thousands separators."""
-    return "" if value is None else f"{value:,.1f}"
+    """Return hours with two decimals (a short test shows) and thousands separators."""
+    return "" if value is None else f"{value:,.2f}"

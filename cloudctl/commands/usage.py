@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloudctl import accounting
+from cloudctl.client import CloudError
 from cloudctl.commands.common import Context, SubParsers
 from cloudctl.commands.identity_common import identity
 from cloudctl.output import Column, Listing, Result
@@ -105,8 +106,11 @@ def do_report(ctx: Context, args: argparse.Namespace) -> Result:
         order = {row["group"]: i for i, row in enumerate(listing.rows)}
         depth = {row["group"]: row["depth"] for row in listing.rows}
         shown = [{**g, "depth": depth.get(g["key"])} for g in sorted(found, key=lambda g: order[g["key"]])]
-        usage_plot.draw(args.plot, shown, args.metric, {**params, **{k: v for k, v in header.items() if v}},
-                        tree=args.tree)
+        try:
+            usage_plot.draw(args.plot, shown, args.metric,
+                            {**params, **{k: v for k, v in header.items() if v}}, tree=args.tree)
+        except OSError as exc:
+            raise CloudError(f"cannot write {args.plot}: {exc.strerror or exc}") from exc
         ctx.stderr.write(f"wrote {args.plot}\n")
     return listing
 

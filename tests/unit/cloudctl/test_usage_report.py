@@ -76,9 +76,10 @@ def test_table_has_one_row_per_group_with_human_units_and_a_total() -> None:
                                 "net", "out"]
     assert [line.split()[0] for line in lines[2:]] == ["cms", "physics", "total"]
     cms, physics, total = lines[2:]
-    assert "6.0" in cms.split() and "60.0" in cms.split() and "6.0 GiB" in cms and "6.0 KiB" in cms
-    assert physics.split()[1:4] == ["60.0", "600.0", "120.0"]
-    assert total.split()[1:5] == ["66.0", "660.0", "132.0", "1,320.0"]
+    assert cms.split()[1:5] == ["6.00", "60.00", "12.00", "120.00"]
+    assert "6.0 GiB" in cms and "6.0 KiB" in cms
+    assert physics.split()[1:4] == ["60.00", "600.00", "120.00"]
+    assert total.split()[1:5] == ["66.00", "660.00", "132.00", "1,320.00"]
     assert "66.0 GiB" in total and "66.0 KiB" in total
 
 
@@ -97,7 +98,7 @@ def test_tree_is_indented_by_depth_and_its_total_counts_each_subtree_once() -> N
     listing, _, _ = usage.build_listing(document("parent"), tree=True)
     lines = render(listing, "table").splitlines()[2:]
     assert lines[0].startswith("physics ") and lines[1].startswith("  cms ")
-    assert lines[2].split()[:2] == ["total", "60.0"]  # the root already holds its child's usage
+    assert lines[2].split()[:2] == ["total", "60.00"]  # the root already holds its child's usage
     assert [m["depth"] for m in json.loads(render(listing, "json"))] == [0, 1]
 
 
@@ -206,3 +207,10 @@ def test_an_answer_of_another_shape_exits_1(api: TinyApi, capsys: pytest.Capture
     api.documents[("GET", ACCOUNTING)] = (200, {"usage": []})
     code, _, err = _run(capsys, "usage", "report")
     assert code == 1 and "not an accounting document" in err
+
+
+def test_a_plot_that_cannot_be_written_exits_1(api: TinyApi, capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "usage.png"
+    code, _, err = _run(capsys, "usage", "report", "--plot", str(target))
+    assert code == 1 and f"error: cannot write {target}: No such file or directory" in err
