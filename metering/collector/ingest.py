@@ -103,7 +103,7 @@ class Ingestor:
         return result
 
     def _mark(self, rows: list[parse.SampleRow], result: IngestResult) -> None:
-        # A sample changes its own cover (up to one interval before it) and, through the
+        # A sample changes its own cover (up to 1.1 intervals before it) and, through the
         # predecessor rule, the samples up to two intervals after it.
         span: dict[str, tuple[int, int]] = {}
         for r in rows:
@@ -113,7 +113,7 @@ class Ingestor:
             seen = span.get(instance_id)
             span[instance_id] = (t, t) if seen is None else (min(seen[0], t), max(seen[1], t))
         hour = self.settings.hour_us
-        back, ahead = self.settings.max_interval_us, 2 * self.settings.max_interval_us
+        back, ahead = self.settings.reach_after_us(), self.settings.reach_before_us()
         for instance_id, (lo, hi) in span.items():
             self.dirty.mark(instance_id, (lo - back) // hour, (hi + ahead - 1) // hour)
             if not self._known(instance_id):

@@ -3,10 +3,11 @@
 Times are integer microseconds since the epoch. A bucket is ``hour_us`` long
 and aligned to the epoch; bucket ``k`` is ``[k * hour_us, (k + 1) * hour_us)``.
 
-- Each ``vcpus`` sample at ``t`` covers ``(max(previous vcpus sample, t - interval,
-  launched_at), t]``, split pro rata over the buckets it spans. ``interval`` is
-  the poll interval the sample carries (metadata ``interval``), else the
-  collector's, clamped to ``max_interval``.
+- Each ``vcpus`` sample at ``t`` covers ``(max(previous vcpus sample, t - 1.1 x
+  interval, launched_at), t]``, split pro rata over the buckets it spans.
+  ``interval`` is the poll interval the sample carries (metadata ``interval``),
+  else the collector's, clamped to ``max_interval``; the tenth more absorbs the
+  polls' jitter.
 - vCPU-hours: vcpus x covered time / bucket length; HS06-hours: the same times
   the HS06 per core of the sample's host; RAM and disk GB-hours: the flavor's
   RAM GiB and disk GB (root + ephemeral) x covered time / bucket length.
@@ -16,7 +17,7 @@ and aligned to the epoch; bucket ``k`` is ``[k * hour_us, (k + 1) * hour_us)``.
   on the instance's first poll (within two intervals of launch), otherwise the
   sample is a new baseline. The increase is spread over the same cover.
 
-A row depends only on the samples of its bucket and up to ``max_interval``
+A row depends only on the samples of its bucket and up to 1.1 x ``max_interval``
 after it, and on those samples' predecessors up to ``2 * max_interval``
 earlier: the store reads that window, so the result is the same whichever
 other buckets are recomputed with it.
@@ -56,13 +57,19 @@ class Settings:
             return self.default_interval_us
         return min(carried_us, self.max_interval_us)
 
+    @staticmethod
+    def cover_us(interval_us: int) -> int:
+        """The longest cover of a sample taken every ``interval_us``: 10% more for the polls' jitter
+        (a poll that started a little late must not lose the difference)."""
+        return interval_us + interval_us // 10
+
     def reach_before_us(self) -> int:
         """How far before a bucket the samples it depends on may lie."""
         return 2 * self.max_interval_us
 
     def reach_after_us(self) -> int:
         """How far after a bucket the samples that cover part of it may lie."""
-        return self.max_interval_us
+        return self.cover_us(self.max_interval_us)
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,7 @@ def spread(amount: int, parts: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _cover_start(t: int, interval: int, launched: int | None, previous: int | None) -> int:
-    start = t - interval
+    start = t - Settings.cover_us(interval)
     if launched is not None:
         start = max(start, launched)
     if previous is not None:

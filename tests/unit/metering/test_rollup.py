@@ -58,14 +58,20 @@ def test_vcpu_hours_are_the_lifetime_up_to_the_last_poll_times_vcpus_split_over_
 
 
 def test_a_poll_covers_at_most_its_interval_after_a_gap():
-    # Two polls an hour apart: the second covers only the 300 s before it.
+    # Two polls an hour apart: the second covers only the interval (and a tenth) before it.
     rows = compute([vcpus(1200), vcpus(4800)], INFO, {"hv-a": 10.0}, SETTINGS)
-    assert totals(rows, "seconds") == pytest.approx(200 + 300)
+    assert totals(rows, "seconds") == pytest.approx(200 + 330)
     # An interval carried by the sample wins over the collector's setting (up to twice it).
     rows = compute([vcpus(1200), vcpus(4800, interval=500)], INFO, {"hv-a": 10.0}, SETTINGS)
-    assert totals(rows, "seconds") == pytest.approx(200 + 500)
+    assert totals(rows, "seconds") == pytest.approx(200 + 550)
     rows = compute([vcpus(1200), vcpus(4800, interval=5000)], INFO, {"hv-a": 10.0}, SETTINGS)
-    assert totals(rows, "seconds") == pytest.approx(200 + 600)
+    assert totals(rows, "seconds") == pytest.approx(200 + 660)
+
+
+def test_polls_a_little_late_lose_nothing():
+    polls = [1000 + 303 * i for i in range(1, 13)]
+    rows = compute([vcpus(t) for t in polls], INFO, {"hv-a": 10.0}, SETTINGS)
+    assert totals(rows, "seconds") == pytest.approx(polls[-1] - 1000)
 
 
 def test_a_cover_across_a_bucket_boundary_is_split_pro_rata():
@@ -125,7 +131,7 @@ def test_network_bytes_follow_the_cover_over_bucket_boundaries_exactly():
 def test_without_metadata_the_owner_comes_from_the_samples():
     p = Point(1200 * S, VCPUS, "i-1", 1, "hv-a", None, "proj-x", "user-x")
     rows = compute([p], None, {"hv-a": 1.0}, SETTINGS)
-    assert rows[0].values["project_id"] == "proj-x" and rows[0].values["seconds"] == pytest.approx(300)
+    assert rows[0].values["project_id"] == "proj-x" and rows[0].values["seconds"] == pytest.approx(330)
 
 
 def test_split_and_spread_are_exact():
