@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
+from pymysql.converters import escape_string
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,12 +54,27 @@ def _insert_ignore_sql(db: Database) -> str:
     return f"{verb} INTO metering_samples ({columns}) VALUES ({marks})"
 
 
+def _literal(value: Any) -> str:
+    """One value as a MariaDB literal (strings escaped as PyMySQL escapes them)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + escape_string(value) + "'"
+    if isinstance(value, float):
+        return repr(value)  # finite: parse.row refuses the others
+    return str(int(value))
+
+
 class SampleStore:
     """Bulk reads and writes of the collector's tables on one cell database."""
+
+    # Rows per multi-row INSERT on MariaDB: well under the server's max_allowed_packet.
+    MYSQL_ROWS = 5000
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._insert_sql = _insert_ignore_sql(db)
+        self._mysql = db.engine.dialect.name != "sqlite"
 
     # --- raw samples ---------------------------------------------------------------
 
@@ -68,8 +84,20 @@ class SampleStore:
             return
 
         def run(session: Session) -> None:
-            # The DB-API's executemany: one multi-row statement on MariaDB, a prepared loop on SQLite.
-            session.connection().exec_driver_sql(self._insert_sql, list(rows))
+            if not self._mysql:
+                session.connection().exec_driver_sql(self._insert_sql, list(rows))
+                return
+            # PyMySQL's executemany formats every value through its generic escaping, the
+            # larger part of ingest's time; the values here are of four known types.
+            cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                head = self._insert_sql.split(" VALUES ")[0] + " VALUES "
+                for start in range(0, len(rows), self.MYSQL_ROWS):
+                    cursor.execute(head + ",".join(
+                        "(" + ",".join([_literal(v) for v in r]) + ")"
+                        for r in rows[start:start + self.MYSQL_ROWS]))
+            finally:
+                cursor.close()
 
         self.db.transaction(run)
 

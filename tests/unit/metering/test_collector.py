@@ -3,6 +3,7 @@ retention, bad samples, and answering the API cell's requests page by page."""
 
 from __future__ import annotations
 
+import json
 import queue
 from typing import Any
 
@@ -228,3 +229,15 @@ def test_idempotent_on_mariadb(mariadb_db):
     assert rig.roll().changed == 0
     assert rig.rows(keep_revision=True) == before
     assert total(before, "net_in_bytes") == 1000 * (23 * POLL + 200)
+
+
+def test_odd_strings_are_stored_as_sent_on_mariadb(mariadb_db):
+    db = mariadb_db("compute")
+    rig = Rig(db, now=BASE + 3 * 3600)
+    sample = {**poll(BASE + 200)[0], "host": "h'o\\st\u00e9 \"x\" %s", "project_id": "p;--",
+              "metadata": {"interval": 300.0, "note": "it's \\ \u2603"}, "volume": 1e-7}
+    assert rig.feed([sample, sample]).stored == 2
+    with db.engine.connect() as conn:
+        row = conn.execute(sa.select(MeteringSample)).one()
+    assert (row.host, row.project_id, row.volume) == (sample["host"], "p;--", 1e-7)
+    assert json.loads(row.metadata) == sample["metadata"]
