@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from cells.exception import ServiceUnavailable
+from cells.exception import CloudError, ServiceUnavailable
 from metering.collector.parse import to_us
 from metering.collector.rollup import InstanceInfo
 from metering.collector.store import SampleStore
@@ -239,7 +239,7 @@ class MetadataRefresher:
         """Refresh now; returns False (logged once per outage) when the API cannot be read."""
         try:
             self.metadata.refresh()
-        except ServiceUnavailable as exc:
+        except CloudError as exc:  # unreachable, or the service account refused: try again later
             if not self._failing:
                 LOG.warning("metadata refresh failed (keeping what is cached): %s", exc.message)
             self._failing = True

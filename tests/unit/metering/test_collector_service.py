@@ -77,3 +77,16 @@ def test_the_launcher_refuses_bad_metering_periods(argv, capsys):
     with pytest.raises(SystemExit):
         up_parser().parse_args(argv)
     assert "expected" in capsys.readouterr().err
+
+
+def test_a_batch_the_database_refuses_goes_back_to_the_broker(tmp_path, monkeypatch):
+    from cells import rpc
+    from cells.db.engine import Database
+    from metering.collector import listener as listener_mod
+    from metering.collector.listener import SampleEndpoint
+
+    monkeypatch.setattr(listener_mod, "REQUEUE_PAUSE", 0.0)
+    rig = Rig(Database(f"sqlite:///{tmp_path}/no-such-dir/x.db"), now=BASE + 3 * 3600)
+    message = {"event_type": "metering.samples", "payload": {"samples": polls(BASE + 200, 1)}}
+    assert SampleEndpoint(rig.ingestor).info([message]) == rpc.REQUEUE
+    assert len(rig.dirty) == 0  # nothing marked for samples that were not stored

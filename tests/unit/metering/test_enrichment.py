@@ -120,3 +120,25 @@ def test_a_deleted_instance_is_learnt_and_late_metadata_re_rolls_what_lacked_it(
 def test_only_the_cells_service_accounts_are_served(api_url):
     with pytest.raises(ServiceUnavailable, match="403"):
         client(api_url, roles=("member",)).hosts()
+
+
+def test_the_refresher_survives_an_unreachable_api_and_reads_soon_when_asked(db, api_url):
+    import time
+
+    from metering.collector.metadata import MetadataRefresher
+
+    down = MetadataRefresher(Metadata(SampleStore(db), client("http://127.0.0.1:9"), 86400), 3600, 0.1)
+    assert down.refresh_once() is False
+    metadata = Metadata(SampleStore(db), client(api_url), 86400)
+    refresher = MetadataRefresher(metadata, interval=3600, min_gap=0.1)
+    refresher.start()
+    try:
+        time.sleep(0.5)  # the first read, at start: nothing to learn yet
+        uuid = add_instance(db, host="host-001")
+        refresher.request()  # samples of an unknown instance arrived
+        deadline = time.monotonic() + 10
+        while not metadata.known(uuid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metadata.known(uuid)
+    finally:
+        refresher.stop()
