@@ -90,3 +90,22 @@ def test_a_batch_the_database_refuses_goes_back_to_the_broker(tmp_path, monkeypa
     message = {"event_type": "metering.samples", "payload": {"samples": polls(BASE + 200, 1)}}
     assert SampleEndpoint(rig.ingestor).info([message]) == rpc.REQUEUE
     assert len(rig.dirty) == 0  # nothing marked for samples that were not stored
+
+
+def test_samples_over_rabbitmq_reach_the_store(sqlite_db, rabbit_vhost):
+    broker = rabbit_vhost()
+    rig = Rig(sqlite_db("compute"), now=BASE + 3 * 3600)
+    server = listener(broker, rig.ingestor)
+    server.start()
+    try:
+        batch = polls(BASE + 200, 30)
+        SampleNotifier(broker, "cloud-compute.cell1", batch_size=50).send(batch + batch[:20])
+        deadline = time.monotonic() + 30
+        while rig.ingestor.counters.stored < len(batch) + 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.stop()
+        server.wait()
+    assert rig.ingestor.counters.stored == len(batch) + 20
+    rig.roll()
+    assert sum(r["samples"] for r in rig.rows()) == 30
