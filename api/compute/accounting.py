@@ -21,6 +21,7 @@ MAX_POINTS = {"hour": 744, "day": 1100, "month": 120}
 GROUP_BYS = ("project", "parent", "cell", "flavor")
 TOTALS = ("vcpu_hours", "hs06_hours", "ram_gb_hours", "disk_gb_hours", "net_in_bytes", "net_out_bytes",
           "instance_hours")
+UNKNOWN_NAME = "(unknown)"
 _BYTES = frozenset({"net_in_bytes", "net_out_bytes"})
 
 
@@ -173,6 +174,9 @@ def groups(query: Query, rows: Iterable[Sums], projects: Projects,
 
 
 def _new_group(group_by: str, key: str | None, name: str | None, projects: Projects) -> Group:
+    if not key:
+        # Usage rolled up before the collector learnt the instance's project or flavor.
+        return Group(key or "", UNKNOWN_NAME, order=("",), depth=0 if group_by == "parent" else None)
     if group_by in ("project", "parent"):
         known = projects.get(key or "")
         group = Group(key, known[0] if known else None, parent_id=known[1] if known else None)

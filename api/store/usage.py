@@ -29,6 +29,8 @@ PROJECTS = cast(sa.Table, Project.__table__)
 # The longest bucket the configuration allows (metering.hour_seconds <= 3600): a bucket
 # overlapping the period starts after start - this, which lets the (hour) indexes narrow the scan.
 MAX_BUCKET = dt.timedelta(seconds=3600)
+# The key of usage whose project (or flavor) the collector did not know yet when it rolled it up.
+UNKNOWN = ""
 # The figures summed for the accounting API, each weighted by the bucket's share in the period.
 FIGURES = ("vcpu_hours", "hs06_hours", "ram_gb_hours", "disk_gb_hours", "net_in_bytes", "net_out_bytes")
 
@@ -64,7 +66,7 @@ class InstanceUsage:
     """One instance's usage in a period, and the latest shape the rollups gave it."""
 
     instance_id: str
-    project_id: str | None
+    project_id: str
     hours: float
     vcpu_hours: float
     memory_mb_hours: float
@@ -102,7 +104,7 @@ def instance_usages(db: Database, window: Window, project_id: str | None, marker
     with db.engine.connect() as conn:
         rows = conn.execute(query).all()
     return [InstanceUsage(
-        instance_id=r.instance_id, project_id=r.project_id, hours=float(r.hours or 0),
+        instance_id=r.instance_id, project_id=r.project_id or UNKNOWN, hours=float(r.hours or 0),
         vcpu_hours=float(r.vcpu_hours or 0), memory_mb_hours=float(r.ram_mb_hours or 0),
         disk_gb_hours=float(r.disk_gb_hours or 0), vcpus=int(r.vcpus or 0), ram_mb=int(r.ram_mb or 0),
         disk_gb=int(r.disk_gb or 0), flavor_name=r.flavor_name, first_hour=r.first_hour,
@@ -145,7 +147,7 @@ def _period(dialect: str, granularity: str) -> ColumnElement[Any]:
 class PeriodSums:
     """The weighted sums of one group key in one period."""
 
-    key: str | None
+    key: str
     name: str | None
     period: Any  # a datetime (hour) or "YYYY-MM-DD" / "YYYY-MM"
     figures: dict[str, float]
@@ -170,7 +172,7 @@ def period_sums(db: Database, window: Window, granularity: str, group_by: str,
     with db.engine.connect() as conn:
         rows = conn.execute(query).all()
     names = (*FIGURES, "instance_hours")
-    return [PeriodSums(r.key, r.name, r.period, {n: float(getattr(r, n) or 0) for n in names})
+    return [PeriodSums(r.key or UNKNOWN, r.name, r.period, {n: float(getattr(r, n) or 0) for n in names})
             for r in rows]
 
 

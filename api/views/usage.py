@@ -51,7 +51,7 @@ def server_usage(usage: InstanceUsage, row: Any, now: dt.datetime) -> dict[str, 
     }
 
 
-def empty(tenant_id: str | None, start: dt.datetime, stop: dt.datetime, detailed: bool) -> dict[str, Any]:
+def empty(tenant_id: str, start: dt.datetime, stop: dt.datetime, detailed: bool) -> dict[str, Any]:
     """A tenant's usage document with nothing counted yet."""
     doc: dict[str, Any] = {"tenant_id": tenant_id, "total_local_gb_usage": 0.0, "total_vcpus_usage": 0.0,
                            "total_memory_mb_usage": 0.0, "total_hours": 0.0,
@@ -64,8 +64,8 @@ def empty(tenant_id: str | None, start: dt.datetime, stop: dt.datetime, detailed
 def tenant_usages(usages: Iterable[InstanceUsage], index: Mapping[str, Any], start: dt.datetime,
                   stop: dt.datetime, detailed: bool, now: dt.datetime) -> list[dict[str, Any]]:
     """One document per project, in order of first appearance, summing its instances' usage."""
-    # Usage whose owner the collector did not know yet is listed under tenant_id None.
-    found: dict[str | None, dict[str, Any]] = {}
+    # Usage whose owner the collector did not know yet is listed under tenant_id "".
+    found: dict[str, dict[str, Any]] = {}
     for usage in usages:
         doc = found.get(usage.project_id)
         if doc is None:

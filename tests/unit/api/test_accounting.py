@@ -192,3 +192,18 @@ def test_instance_usages_on_both_databases(any_db):
         (PROJECT_A, 1.5, 768.0), (PROJECT_B, 0.25, 2048.0), (GRAND, 1.0, 8192.0)]
     after = store.instance_usages(any_db, WINDOW, None, usages[0].instance_id, 1)
     assert [u.project_id for u in after] == [PROJECT_B]
+
+
+def test_usage_of_an_owner_not_known_yet(client, seeded):
+    """Rolled up before the collector learnt the instance's project and flavor: counted, under ""."""
+    from tests.unit.api.usage_data import H00, add_usage
+
+    add_usage(seeded, "00000000-0000-4000-8000-0000000000ff", None, H00, flavor=(None, None), vcpus=2)
+    for group_by in ("project", "parent", "flavor"):
+        unknown = by_key(get(client, f"group_by={group_by}"))[""]
+        assert unknown["name"] == "(unknown)" and unknown["totals"]["vcpu_hours"] == 2.0, group_by
+    assert by_key(get(client, "group_by=cell"))["top!cell1"]["totals"]["vcpu_hours"] == 4.5
+    usages = client.get(f"/v2.1/os-simple-tenant-usage?{PERIOD}", headers=ADMIN).json["tenant_usages"]
+    assert {u["tenant_id"]: u["total_vcpus_usage"] for u in usages}[""] == pytest.approx(2.0)
+    # Nobody's own usage.
+    assert "" not in by_key(get(client, "group_by=project", MEMBER_A))
