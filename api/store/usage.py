@@ -29,6 +29,7 @@ PROJECTS = cast(sa.Table, Project.__table__)
 # The longest bucket the configuration allows (metering.hour_seconds <= 3600): a bucket
 # overlapping the period starts after start - this, which lets the (hour) indexes narrow the scan.
 MAX_BUCKET = dt.timedelta(seconds=3600)
+EPOCH = dt.datetime(1970, 1, 1)
 # The key of usage whose project (or flavor) the collector did not know yet when it rolled it up.
 UNKNOWN = ""
 # The figures summed for the accounting API, each weighted by the bucket's share in the period.
@@ -47,14 +48,20 @@ class Window:
     start: dt.datetime
     end: dt.datetime
 
+    @property
+    def lower(self) -> dt.datetime:
+        """The start, or the epoch for a start before it (no usage is older; year 1 minus an hour
+        cannot even be computed)."""
+        return max(self.start, EPOCH)
+
     def where(self) -> list[ColumnElement[bool]]:
-        s, e = epoch(self.start), epoch(self.end)
-        return [USAGE.c.hour < self.end, USAGE.c.hour > self.start - MAX_BUCKET,
+        s, e = epoch(self.lower), epoch(self.end)
+        return [USAGE.c.hour < self.end, USAGE.c.hour > self.lower - MAX_BUCKET,
                 USAGE.c.hour_epoch < e, USAGE.c.hour_epoch + USAGE.c.hour_seconds > s]
 
     def weight(self) -> ColumnElement[Any]:
         """The share of each bucket inside the period, 1.0 for a bucket wholly in it."""
-        s, e = epoch(self.start), epoch(self.end)
+        s, e = epoch(self.lower), epoch(self.end)
         bucket_end = USAGE.c.hour_epoch + USAGE.c.hour_seconds
         lo = sa.case((USAGE.c.hour_epoch > s, USAGE.c.hour_epoch), else_=sa.literal(s))
         hi = sa.case((bucket_end < e, bucket_end), else_=sa.literal(e))

@@ -119,6 +119,15 @@ def test_unscoped_and_anonymous_are_refused(client, seeded):
     assert client.get(f"{URL}?{PERIOD}").status_code == 401
 
 
+def test_periods_at_the_ends_of_time(client, seeded):
+    early = client.get(f"{URL}?start=0001-01-01T00:00:00Z&end=0001-01-01T01:00:00Z&granularity=hour",
+                       headers=ADMIN)
+    assert early.status_code == 200 and early.json["accounting"]["groups"] == []
+    late = client.get(f"{URL}?start=9999-12-31T22:00:00Z&end=9999-12-31T23:00:00Z&granularity=hour",
+                      headers=ADMIN)
+    assert late.status_code == 200 and late.json["accounting"]["groups"] == []
+
+
 def test_nothing_in_the_period_gives_no_groups(client, seeded):
     response = client.get(f"{URL}?start=2026-11-02T00:00:00Z&end=2026-11-03T00:00:00Z", headers=ADMIN)
     assert response.json["accounting"]["groups"] == []

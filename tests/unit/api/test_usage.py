@@ -101,6 +101,12 @@ def test_the_end_is_capped_at_now(client, seeded):
     assert usage["stop"] < "2999" and usage["total_hours"] == pytest.approx(2.0)
 
 
+def test_a_period_from_year_one_counts_everything(client, seeded):
+    response = client.get(f"{URL}?start=0001-01-01T00:00:00&end=2026-11-02T00:00:00", headers=ADMIN)
+    assert response.status_code == 200, response.json
+    assert len(response.json["tenant_usages"]) == 3
+
+
 def test_a_period_in_the_future_counts_nothing(client, seeded):
     usages = client.get(f"{URL}?start=2999-01-01T00:00:00&end=2999-02-01T00:00:00", headers=ADMIN)
     assert usages.status_code == 200 and usages.json == {"tenant_usages": []}
