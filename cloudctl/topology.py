@@ -168,7 +168,7 @@ class Topology:
                               "heartbeat_interval": 10, "service_down_time": 60,
                               # Several agent processes per machine: each serves peers on a free port.
                               "peer_listen": "127.0.0.1:0", "peer_address": "127.0.0.1",
-                              "simulated_host": dict(self.simulated_host)}
+                              "simulated_host": self.simulated_host_of(cell)}
         return doc
 
     def _site_config(self, cell: CellPlan, cell_dir: str) -> dict[str, Any]:
@@ -190,6 +190,13 @@ class Topology:
         if self.metering():
             doc["metering"] = self.metering()
         return doc
+
+    def simulated_host_of(self, cell: CellPlan) -> dict[str, Any]:
+        """The simulated hosts of a compute cell: each cell's cores a quarter faster than the last
+        (HS06 10, 12.5, 15, ...), as a site's hardware generations differ."""
+        host = dict(self.simulated_host)
+        host["hs06_per_core"] = host["hs06_per_core"] * (1 + 0.25 * (cell.index - 1))
+        return host
 
     def metering(self) -> dict[str, Any]:
         """The ``metering`` section every cell gets (empty: the defaults)."""

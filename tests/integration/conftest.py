@@ -27,6 +27,10 @@ import yaml
 from tests.conftest import mariadb_available
 
 CLOUDCTL = os.path.join(os.path.dirname(sys.executable), "cloudctl")
+# The deployed cloud samples every guest each second and closes a metering hour every
+# ten seconds, so metering tests see several hours in a minute (tests/integration/test_metering.py).
+METERING_POLL = 1.0
+METERING_HOUR = 10.0
 
 
 @dataclass
@@ -115,7 +119,9 @@ def deployed_cloud(tmp_path_factory) -> Iterator[RunningCloud]:
     prefix = f"itest{uuid.uuid4().hex[:6]}"
     cloud = start_cloud(tmp_path_factory.mktemp("deployed"), 300,
                         ["--deployed", "--prefix", prefix, "--hosts-per-cell", "4",
-                         "--transition-timeout", "120"])
+                         "--transition-timeout", "120",
+                         "--metering-interval", str(METERING_POLL),
+                         "--metering-hour", str(METERING_HOUR)])
     yield cloud
     stop_cloud(cloud.process)
     _drop(prefix)
