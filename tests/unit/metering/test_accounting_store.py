@@ -119,3 +119,26 @@ def test_a_large_answer_in_one_transaction(db):
     stored = store.store_rollups(db, CELL, answer)
     assert (stored.written, stored.cursor) == (300, 300)
     assert store.store_rollups(db, CELL, answer).written == 0
+
+
+def test_the_same_answer_stored_twice_at_once(db):
+    """Two processes handling a duplicated answer: one writes, the other finds the rows there."""
+    import threading
+
+    answer = [rollup(n + 1, instance=str(uuid.uuid4())) for n in range(50)]
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(store.store_rollups(db, CELL, answer))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(r.written for r in results) == 50
+    assert len(rows(db)) == 50 and cursors(db) == {CELL: 50}
