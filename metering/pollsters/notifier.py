@@ -48,7 +48,9 @@ class SampleNotifier:
     def send(self, samples: Sequence[dict[str, Any]]) -> int:
         """Publish what waits from earlier polls, then ``samples``; returns notifications sent."""
         for start in range(0, len(samples), self.batch_size):
-            self._keep(list(samples[start:start + self.batch_size]))
+            batch = list(samples[start:start + self.batch_size])
+            self._backlog.append(batch)
+            self._backlog_size += len(batch)
         sent = 0
         while self._backlog:
             batch = self._backlog[0]
@@ -61,13 +63,12 @@ class SampleNotifier:
             self._backlog.popleft()
             self._backlog_size -= len(batch)
             sent += 1
+        self._bound()  # only once the broker refused: a big poll is never cut before a try
         if sent:
             LOG.debug("sent %d notifications of samples", sent)
         return sent
 
-    def _keep(self, batch: list[dict[str, Any]]) -> None:
-        self._backlog.append(batch)
-        self._backlog_size += len(batch)
+    def _bound(self) -> None:
         while self._backlog_size > self.backlog_samples and len(self._backlog) > 1:
             oldest = self._backlog.popleft()
             self._backlog_size -= len(oldest)

@@ -151,3 +151,11 @@ def test_the_poll_interval_travels_with_the_vcpus_and_cpu_samples():
     assert found["cpu"]["metadata"] == {"vcpus": 2, "interval": 60.0}
     assert found["memory"]["metadata"] == {}
     assert by_name(Pollster().samples("hv1", counters(1000.0, 10.0), OWNER))["vcpus"]["metadata"] == {}
+
+
+def test_a_poll_larger_than_the_backlog_is_sent_whole_when_the_broker_takes_it(fake_broker, sink):
+    notifier = SampleNotifier(fake_broker, "p", batch_size=2, backlog_samples=3)
+    assert notifier.send([{"id": str(n)} for n in range(8)]) == 4
+    received = sink.wait_for(4)
+    assert [s["id"] for _pub, _event, p in received for s in p["samples"]] == [str(n) for n in range(8)]
+    assert notifier.dropped == 0
