@@ -22,7 +22,6 @@ import concurrent.futures as futures
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 import pymysql
 import requests
 import yaml
-from launch import start_cloud
+from launch import start_cloud, stop_cloud
 from stats import percentile
 
 PORT_OFFSET = 700
@@ -118,20 +117,7 @@ class Cloud:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        conn = pymysql.connect(host="127.0.0.1", user="root", password="")
-        with conn.cursor() as cur:
-            for cell in ("top", "cell1", "cell2"):
-                cur.execute(f"DROP DATABASE IF EXISTS `{self.prefix}_{cell}`")
-        conn.close()
-        for cell in ("top", "cell1", "cell2"):
-            subprocess.run(["rabbitmqctl", "delete_vhost", f"{self.prefix}-{cell}"],
-                           capture_output=True)
+        stop_cloud(self.proc, self.prefix, ("top", "cell1", "cell2"))
 
 
 def token(identity_url: str, auth: dict) -> tuple[str, dict]:

@@ -45,8 +45,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,10 +53,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import requests
 import yaml
-from launch import start_cloud
+from launch import start_cloud, stop_cloud
 from stats import percentile
 
 from cloudctl.client import Client
@@ -132,19 +129,7 @@ class Cloud:
         return total
 
     def stop(self, keep_state: bool = False) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        conn = pymysql.connect(host="127.0.0.1", user="root", password="")
-        with conn.cursor() as cur:
-            for cell in ("top", "cell1"):
-                cur.execute(f"DROP DATABASE IF EXISTS `{self.prefix}_{cell}`")
-        conn.close()
-        for cell in ("top", "cell1"):
-            subprocess.run(["rabbitmqctl", "delete_vhost", f"{self.prefix}-{cell}"], capture_output=True)
+        stop_cloud(self.proc, self.prefix, ("top", "cell1"))
         if not keep_state:
             shutil.rmtree(self.state, ignore_errors=True)
 

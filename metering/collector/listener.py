@@ -14,6 +14,9 @@ TOPIC = "metering"  # the agents' notification topic (metering.pollsters.notifie
 # Notifications per batch (each up to metering.batch_size samples) and the longest wait for one.
 BATCH_SIZE = 40
 BATCH_TIMEOUT = 1.0
+# Messages the broker sends ahead of the collector's acks: two batches. oslo's default is no
+# limit, which moves a whole backlog (a collector restarted after an outage) into memory at once.
+PREFETCH = 2 * BATCH_SIZE
 # Pause before a batch that could not be stored goes back to the broker, so a database
 # outage is not a busy loop.
 REQUEUE_PAUSE = 1.0
@@ -38,6 +41,13 @@ class SampleEndpoint:
 
 def listener(broker_url: str, ingestor: Ingestor) -> Any:
     """The batch listener on the cell's ``metering`` topic (one queue shared by the cell's collectors)."""
-    return rpc.get_notification_listener(broker_url, TOPIC, [SampleEndpoint(ingestor)],
+    return rpc.get_notification_listener(with_prefetch(broker_url), TOPIC, [SampleEndpoint(ingestor)],
                                          batch_size=BATCH_SIZE, batch_timeout=BATCH_TIMEOUT,
                                          allow_requeue=True)
+
+
+def with_prefetch(broker_url: str) -> str:
+    """The broker URL with the listener's prefetch limit (oslo reads driver options from the query)."""
+    if not broker_url.startswith("rabbit://"):
+        return broker_url
+    return broker_url + ("&" if "?" in broker_url else "?") + f"rabbit_qos_prefetch_count={PREFETCH}"

@@ -109,3 +109,28 @@ def test_samples_over_rabbitmq_reach_the_store(sqlite_db, rabbit_vhost):
     assert rig.ingestor.counters.stored == len(batch) + 20
     rig.roll()
     assert sum(r["samples"] for r in rig.rows()) == 30
+
+
+def test_the_broker_hands_the_collector_two_batches_ahead_not_its_whole_backlog(sqlite_db, rabbit_vhost):
+    import subprocess
+
+    from metering.collector.listener import PREFETCH
+
+    broker = rabbit_vhost()
+    rig = Rig(sqlite_db("compute"), now=BASE + 3 * 3600)
+    server = listener(broker, rig.ingestor)
+    server.start()
+    try:
+        vhost = broker.rsplit("/", 1)[1]
+        deadline = time.monotonic() + 30
+        while True:
+            found = subprocess.run(["rabbitmqctl", "list_consumers", "-q", "-p", vhost, "queue_name",
+                                    "prefetch_count"], capture_output=True, text=True, timeout=60)
+            lines = [line.split() for line in found.stdout.splitlines() if line.strip()]
+            if any(q.endswith("metering.info") for q, _n in lines) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        server.stop()
+        server.wait()
+    assert [int(n) for q, n in lines if q.endswith("metering.info")] == [PREFETCH]
