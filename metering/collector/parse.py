@@ -53,17 +53,24 @@ def _text(sample: dict[str, Any], key: str, required: bool = True) -> str | None
     return value
 
 
-def row(sample: Any) -> SampleRow:
-    """Return the store row of one wire sample; raises BadSample naming the offending key."""
+def row(sample: Any, times: dict[str, int] | None = None) -> SampleRow:
+    """Return the store row of one wire sample; raises BadSample naming the offending key.
+
+    ``times``: parsed timestamps to reuse (a guest's samples of one poll share theirs).
+    """
     if not isinstance(sample, dict):
         raise BadSample("sample")
     stamp = sample.get("timestamp")
     if not isinstance(stamp, str):
         raise BadSample("timestamp")
-    try:
-        t = to_us(stamp)
-    except (ValueError, OverflowError) as exc:
-        raise BadSample("timestamp") from exc
+    t = times.get(stamp) if times is not None else None
+    if t is None:
+        try:
+            t = to_us(stamp)
+        except (ValueError, OverflowError) as exc:
+            raise BadSample("timestamp") from exc
+        if times is not None:
+            times[stamp] = t
     volume = sample.get("volume")
     if isinstance(volume, bool) or not isinstance(volume, int | float) or not math.isfinite(volume):
         raise BadSample("volume")
@@ -81,9 +88,10 @@ def row(sample: Any) -> SampleRow:
 def rows(samples: Iterable[Any], into: Parsed | None = None) -> Parsed:
     """Parse ``samples``, appending to ``into``; bad ones are counted by the key at fault."""
     out = into or Parsed()
+    times: dict[str, int] = {}
     for sample in samples:
         try:
-            out.rows.append(row(sample))
+            out.rows.append(row(sample, times))
         except BadSample as exc:
             out.bad += 1
             out.reasons[str(exc)] = out.reasons.get(str(exc), 0) + 1
