@@ -110,20 +110,21 @@ SAMPLE_TIME = sa.BigInteger
 class MeteringSample(CellBase):
     """One raw sample as the agents sent it, kept for ``metering.raw_retention``.
 
-    The natural key (resource, meter, time) is the primary key: a replayed or
-    duplicated sample is ignored on insert.
+    The natural key (resource, meter, time) is the primary key, led by the
+    instance (a resource belongs to one instance): a replayed or duplicated
+    sample is ignored on insert, and a rollup reads one instance's meters over a
+    time range straight from the clustered key, with no second index to keep.
     """
 
     __tablename__ = "metering_samples"
     __table_args__ = (
-        sa.Index("ix_metering_samples_instance", "instance_id", "name", "timestamp_us"),
         sa.Index("ix_metering_samples_time", "timestamp_us"),
     )
 
-    resource_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(UUID, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     timestamp_us: Mapped[int] = mapped_column(SAMPLE_TIME, primary_key=True, autoincrement=False)
-    instance_id: Mapped[str] = mapped_column(UUID)
+    resource_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     volume: Mapped[float] = mapped_column(sa.Double)
     unit: Mapped[str] = mapped_column(sa.String(16))
     type: Mapped[str] = mapped_column(sa.String(16))

@@ -79,6 +79,9 @@ def _wait_cells_report_hosts(cloud, admin, timeout: float = 120) -> None:
         cells = admin.get(cloud.compute_url + "/os-cells").json()["cells"]
         up = {c["path"] for c in cells if c["hosts_up"] > 0}
         if {"top!cell1", "top!cell2"} <= up:
+            # The API cell's scheduler reads the reports every scheduler.refresh_interval (5 s):
+            # a report seen here may not be in its view yet.
+            time.sleep(6)
             return
         assert time.monotonic() < deadline, f"cells with hosts up: {sorted(up)}"
         time.sleep(0.5)

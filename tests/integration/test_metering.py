@@ -8,9 +8,12 @@ killed and started again, and RabbitMQ is restarted; then the servers are
 deleted and the API cell's accounting is read once every cell's usage arrived.
 
 Tolerance: each instance is counted from its launch to its last sample, so it
-may miss up to a poll interval at its end, and a sample in flight when the
-broker went down; it may never be counted longer than it lived (plus the clock
-granularity of one poll). The bounds below are 3 polls under, 1 poll over.
+misses up to a poll interval at its end; while RabbitMQ restarts, an agent's
+poll waits for the broker (3 reconnection attempts) before it keeps its batch
+for later, and polls on a loaded machine start late: a sample covers at most
+1.1 intervals back, so such gaps are not counted. It may never be counted
+longer than it lived (plus one poll of clock granularity). The bounds below
+are 5 polls under, 1 poll over, per instance and vCPU.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 FLAVOR_VCPUS = {"1": 1, "3": 2, "4": 4}
 HS06_PER_CORE = {"cell1": 10.0, "cell2": 12.5}  # cloudctl up's simulated hosts, by cell
-UNDER, OVER = 3 * METERING_POLL, 1 * METERING_POLL  # seconds per instance, see the docstring
+UNDER, OVER = 5 * METERING_POLL, 1 * METERING_POLL  # seconds per instance, see the docstring
 
 
 def _parse(stamp: str) -> datetime:
@@ -188,11 +191,11 @@ def metering_run(deployed_cloud):
     traffic.start()
     restarted: subprocess.Popen | None = None
     try:
-        time.sleep(2 * METERING_HOUR)
+        time.sleep(METERING_HOUR)
         restarted = _restart_collector(cloud, "cell1", down=3 * METERING_POLL)
         time.sleep(METERING_HOUR)
         _restart_rabbitmq()
-        time.sleep(2 * METERING_HOUR)
+        time.sleep(METERING_HOUR)
         for server in servers:
             server.deleted = datetime.now(UTC)
             assert user.delete(f"{cloud.compute_url}/servers/{server.id}", timeout=60).status_code == 204

@@ -31,11 +31,9 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('user_id', sa.String(length=64), nullable=True),
     sa.Column('metadata', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('resource_id', 'name', 'timestamp_us')
+    sa.PrimaryKeyConstraint('instance_id', 'name', 'timestamp_us', 'resource_id')
     )
     with op.batch_alter_table('metering_samples', schema=None) as batch_op:
-        batch_op.create_index('ix_metering_samples_instance', ['instance_id', 'name', 'timestamp_us'],
-                              unique=False)
         batch_op.create_index('ix_metering_samples_time', ['timestamp_us'], unique=False)
 
     op.create_table('metering_rollups',
@@ -105,6 +103,5 @@ def downgrade() -> None:
     op.drop_table('metering_rollups')
     with op.batch_alter_table('metering_samples', schema=None) as batch_op:
         batch_op.drop_index('ix_metering_samples_time')
-        batch_op.drop_index('ix_metering_samples_instance')
 
     op.drop_table('metering_samples')
