@@ -163,3 +163,27 @@ def wait_status(session: requests.Session, url: str, wanted: set[str],
             raise AssertionError(f"server went to ERROR: {last.get('fault')}")
         time.sleep(0.2)
     raise AssertionError(f"server did not reach {wanted}; last seen {last and last['status']}")
+
+
+def wait_broker_consumers(cloud: RunningCloud, timeout: float = 120) -> None:
+    """After a RabbitMQ restart: wait until the cells daemon of each of the cloud's cells consumes again.
+
+    oslo.messaging's queues are not durable: until a daemon has reconnected and declared its
+    queue again, a message cast to it has nowhere to go and the broker drops it. Acting
+    before that would test that race, not the daemons' recovery.
+    """
+    vhosts = [yaml.safe_load(path.read_text())["broker"]["url"].rsplit("/", 1)[1]
+              for path in sorted((cloud.state_dir / "etc").glob("*.yaml"))]
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = []
+        for vhost in vhosts:
+            queues = subprocess.run(["rabbitmqctl", "list_queues", "-q", "-p", vhost, "name", "consumers"],
+                                    capture_output=True, text=True, timeout=60).stdout.splitlines()
+            found = dict(line.split()[:2] for line in queues if len(line.split()) >= 2)
+            if found.get("cells", "0") == "0":
+                waiting.append(vhost)
+        if not waiting:
+            return
+        assert time.monotonic() < deadline, f"no cells daemon consumes again in {waiting}"
+        time.sleep(1)

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tests.integration.conftest import METERING_HOUR, METERING_POLL, wait_status
+from tests.integration.conftest import METERING_HOUR, METERING_POLL, wait_broker_consumers, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -195,6 +195,7 @@ def metering_run(deployed_cloud):
         restarted = _restart_collector(cloud, "cell1", down=3 * METERING_POLL)
         time.sleep(METERING_HOUR)
         _restart_rabbitmq()
+        wait_broker_consumers(cloud)
         time.sleep(METERING_HOUR)
         for server in servers:
             server.deleted = datetime.now(UTC)

@@ -15,7 +15,7 @@ import pymysql
 import pytest
 import requests
 
-from tests.integration.conftest import wait_status
+from tests.integration.conftest import wait_broker_consumers, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +99,7 @@ def test_broker_then_database_restart(deployed_cloud):
     wait_status(session, f"{deployed_cloud.compute_url}/servers/{existing}", {"ACTIVE"})
 
     _restart_rabbitmq()
+    wait_broker_consumers(deployed_cloud)
     _check_cloud_works(deployed_cloud, session, existing, "after-broker")
 
     if shutil.which("mariadb-admin") is None:

@@ -56,8 +56,12 @@ def db(sqlite_db) -> Database:
 
 def token(project_id: str | None = PROJECT_A, roles: tuple[str, ...] = ("member",), *,
           user: str = "u-alice", key: Ed25519PrivateKey = KEY, aud: str = "top",
-          expires_in: int = 600) -> str:
-    """A JWT with the claims of docs/architecture.md, signed like the identity service does."""
+          expires_in: int = 86400) -> str:
+    """A JWT with the claims of docs/architecture.md, signed like the identity service does.
+
+    Valid for a day by default: the module's tokens are made when the tests are collected,
+    and the whole suite (integration tests first) may run longer than an hour's token.
+    """
     now = int(time.time())
     claims = {"iss": "top", "aud": [aud], "sub": user, "name": user, "domain_id": "default",
               "project_id": project_id, "project_name": project_id, "project_domain_id": "default",
